@@ -1,0 +1,168 @@
+"""The ``element-calcium`` command.
+
+    element-calcium setup-db                       make sure a database server answers
+    element-calcium demo                           simulate, ingest and process a recording
+    element-calcium ingest PATH --subject S --session-datetime T [--software auto] [--fps F]
+                           [--paramset ID | --no-task]
+    element-calcium populate [--reserve-jobs]      populate every automatic table once
+    element-calcium worker [--once] [--sleep S]    populate in a loop (cron: --once)
+    element-calcium status                         row counts, jobs and errors
+    element-calcium jobs --retry [TABLE]           clear errors so those keys run again
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .readers import SOFTWARE
+
+
+def _setup_db(args) -> int:
+    from workflow.database import setup_database
+
+    return 0 if setup_database(install=not args.no_install) else 1
+
+
+def _demo(args) -> int:
+    from workflow.demo import describe, run_demo
+
+    key = run_demo(n_frames=args.frames, size=args.size, n_cells=args.cells, seed=args.seed)
+    print(describe(key))
+    return 0
+
+
+def _ingest(args) -> int:
+    from workflow.ingest import ingest_recording, parse_datetime
+
+    result = ingest_recording(
+        args.path,
+        subject=args.subject,
+        session_datetime=parse_datetime(args.session_datetime),
+        software=None if args.software == "auto" else args.software,
+        fps=args.fps,
+        paramset_id=args.paramset,
+        create_task=not args.no_task,
+        notes=args.notes,
+    )
+    print(("ingested " if result.created else "already ingested, nothing added: ") + str(result.recording_key))
+    if result.task_key:
+        print(f"processing task: {result.task_key}")
+    return 0
+
+
+def _populate(args) -> int:
+    from workflow.pipeline import imaging
+
+    results = imaging.populate_all(display_progress=True, reserve_jobs=args.reserve_jobs, suppress_errors=True)
+    failed = 0
+    for table, outcome in results.items():
+        print(f"{table}: {outcome['success_count']} made, {len(outcome['error_list'])} failed")
+        for key, message in outcome["error_list"]:
+            print(f"  {key}: {message}")
+        failed += len(outcome["error_list"])
+    return 1 if failed else 0
+
+
+def _worker(args) -> int:
+    import workflow.pipeline  # noqa: F401  (activates the schemas)
+    from workflow.worker import run_worker
+
+    return run_worker(once=args.once, sleep_s=args.sleep, orphan_timeout_s=args.orphan_timeout)
+
+
+def _status(args) -> int:
+    import workflow.pipeline  # noqa: F401
+    from workflow import status
+
+    print(f"{'table':<24}{'rows':>8}{'pending':>9}{'reserved':>10}{'error':>7}")
+    for row in status.table_counts():
+        jobs = "".join(f"{row[name]:>{width}}" for name, width in (("pending", 9), ("reserved", 10), ("error", 7))
+                       if name in row)
+        print(f"{row['table']:<24}{row['rows']:>8}{jobs}")
+    errors = status.job_errors()
+    if errors:
+        print(f"\n{len(errors)} job(s) in error:")
+        for error in errors:
+            print(f"  {error['table']} {error['key']} on {error['host']} at {error['completed_time']}:")
+            print(f"    {error['error_message']}")
+    return 0
+
+
+def _jobs(args) -> int:
+    import workflow.pipeline  # noqa: F401
+    from workflow import status
+
+    if args.retry is None:
+        for error in status.job_errors():
+            print(f"{error['table']} {error['key']}: {error['error_message']}")
+        return 0
+    cleared = status.retry_errors(args.retry or None)
+    print(f"cleared {cleared} job(s) in error; they run at the next populate")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="element-calcium", description="Calcium-imaging pipeline on DataJoint.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    setup = commands.add_parser("setup-db", help="make sure a MySQL/MariaDB server answers; start one if needed")
+    setup.add_argument("--no-install", action="store_true", help="only check; never start or install a server")
+    setup.set_defaults(run=_setup_db)
+
+    demo = commands.add_parser("demo", help="simulate a Miniscope recording and run the pipeline on it")
+    demo.add_argument("--frames", type=int, default=1500)
+    demo.add_argument("--size", type=int, default=160, help="frame height and width (pixels)")
+    demo.add_argument("--cells", type=int, default=30)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=_demo)
+
+    ingest = commands.add_parser("ingest", help="enter a recording folder (under a raw root) into the pipeline")
+    ingest.add_argument("path")
+    ingest.add_argument("--subject", required=True)
+    ingest.add_argument("--session-datetime", required=True, help="ISO-8601, e.g. 2024-03-01T10:30:00")
+    ingest.add_argument("--software", default="auto", choices=("auto", *SOFTWARE))
+    ingest.add_argument("--fps", type=float, help="frame rate (Hz) of plain TIFF stacks, which carry none")
+    ingest.add_argument("--notes", default="")
+    task = ingest.add_mutually_exclusive_group()
+    task.add_argument("--paramset", type=int, help="parameter set of the processing task (default: modality's)")
+    task.add_argument("--no-task", action="store_true", help="insert no processing task")
+    ingest.set_defaults(run=_ingest)
+
+    populate = commands.add_parser("populate", help="populate every automatic table once")
+    populate.add_argument("--reserve-jobs", action="store_true", help="coordinate with other workers")
+    populate.set_defaults(run=_populate)
+
+    worker = commands.add_parser("worker", help="populate in a loop with job reservation")
+    worker.add_argument("--once", action="store_true", help="one cycle, then exit (for cron)")
+    worker.add_argument("--sleep", type=float, default=60.0, help="seconds between cycles")
+    worker.add_argument("--orphan-timeout", type=float, default=24 * 3600.0,
+                        help="seconds after which any reservation counts as abandoned")
+    worker.set_defaults(run=_worker)
+
+    status = commands.add_parser("status", help="row counts, jobs and errors")
+    status.set_defaults(run=_status)
+
+    jobs = commands.add_parser("jobs", help="list jobs in error, or clear them with --retry")
+    jobs.add_argument("--retry", nargs="?", const="", metavar="TABLE", help="clear errors (of TABLE, or all)")
+    jobs.set_defaults(run=_jobs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

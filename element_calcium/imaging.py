@@ -1,0 +1,355 @@
+"""Core imaging schema: recordings, their metadata, parameter sets and processing tasks.
+
+Activate it with a linking module that provides the upstream tables and the data roots::
+
+    imaging.activate("ec_imaging", linking_module=my_pipeline)
+
+The linking module must define ``Session``, ``Equipment`` and ``AnatomicalLocation`` tables
+and two functions: ``get_raw_root_dirs() -> list[Path]`` (roots holding raw recordings) and
+``get_processed_root_dir() -> Path`` (root for processing output). Paths stored in tables are
+relative to those roots.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import datajoint as dj
+
+from . import paramsets, readers
+from .compute.params import default_params
+from .paths import find_full_path, relative_to_root
+
+schema = dj.Schema()
+
+_linking_module: ModuleType | None = None
+
+DEFAULT_METHOD = "element_calcium"
+DEFAULT_PARAMSET_ID = {"1p": 0, "2p": 1}
+ONE_PHOTON_SOFTWARE = ("Miniscope-DAQ-V3", "Miniscope-DAQ-V4")
+
+
+def activate(
+    schema_name: str,
+    *,
+    create_schema: bool = True,
+    create_tables: bool = True,
+    linking_module: ModuleType | str,
+) -> None:
+    """Bind the imaging tables to ``schema_name`` on the database server.
+
+    Args:
+        schema_name: database schema name.
+        create_schema: create the schema when it does not exist yet.
+        create_tables: declare tables that do not exist yet.
+        linking_module: module (or its import name) with ``Session``, ``Equipment``,
+            ``AnatomicalLocation``, ``get_raw_root_dirs`` and ``get_processed_root_dir``.
+    """
+    global _linking_module
+    if isinstance(linking_module, str):
+        linking_module = importlib.import_module(linking_module)
+    if not inspect.ismodule(linking_module):
+        raise ValueError("linking_module must be a module or the name of one")
+    required = ("Session", "Equipment", "AnatomicalLocation", "get_raw_root_dirs", "get_processed_root_dir")
+    missing = [name for name in required if not hasattr(linking_module, name)]
+    if missing:
+        raise ValueError(f"linking module {linking_module.__name__} lacks {missing}")
+    _linking_module = linking_module
+    schema.activate(
+        schema_name,
+        create_schema=create_schema,
+        create_tables=create_tables,
+        add_objects=linking_module.__dict__,
+    )
+
+
+def get_raw_root_dirs() -> list[Path]:
+    """Roots holding raw recordings, from the linking module."""
+    return [Path(root) for root in _linking_module.get_raw_root_dirs()]
+
+
+def get_processed_root_dir() -> Path:
+    """Root for processing output, from the linking module."""
+    return Path(_linking_module.get_processed_root_dir())
+
+
+def modality_of(acquisition_software: str) -> str:
+    """``"1p"`` for head-mounted Miniscope software, ``"2p"`` for microscope TIFF stacks."""
+    return "1p" if acquisition_software in ONE_PHOTON_SOFTWARE else "2p"
+
+
+# ---------------------------------------------------------------------------- lookups
+
+
+@schema
+class AcquisitionSoftware(dj.Lookup):
+    definition = """
+    acquisition_software: varchar(24)
+    """
+    contents = [(software,) for software in readers.SOFTWARE]
+
+
+@schema
+class Channel(dj.Lookup):
+    definition = """
+    channel: int16    # 0-based imaging channel
+    """
+    contents = [(channel,) for channel in range(4)]
+
+
+# ---------------------------------------------------------------------------- recordings
+
+
+@schema
+class Recording(dj.Manual):
+    definition = """
+    -> Session
+    recording_id: int16
+    ---
+    -> Equipment
+    -> AcquisitionSoftware
+    recording_directory: varchar(255)   # relative to a raw root directory
+    frame_rate=null: float32            # (Hz) given by the user for files that carry none (plain TIFF)
+    recording_notes='': varchar(4095)
+    """
+
+
+@schema
+class RecordingLocation(dj.Manual):
+    definition = """
+    -> Recording
+    ---
+    -> AnatomicalLocation
+    """
+
+
+@schema
+class RecordingInfo(dj.Imported):
+    definition = """
+    # metadata read from the recording's files
+    -> Recording
+    ---
+    nchannels: int16
+    nplanes=1: int16
+    nframes: int32                 # frames per channel and plane
+    px_height: int16               # pixels
+    px_width: int16                # pixels
+    um_height=null: float32        # microns, when the files say
+    um_width=null: float32         # microns, when the files say
+    fps: float32                   # (Hz)
+    gain=null: float32
+    spatial_downsample=1: int16
+    led_power=null: float32
+    recording_datetime=null: datetime(3)
+    recording_duration: float64    # (s) from the first to the last frame time plus one frame interval
+    extra: json                    # further device metadata (device name, optional files)
+    """
+
+    class File(dj.Part):
+        definition = """
+        -> master
+        file_id: int32                 # acquisition order
+        ---
+        file_path: varchar(255)        # relative to a raw root directory
+        """
+
+    class Timestamps(dj.Part):
+        definition = """
+        -> master
+        ---
+        frame_times: <blob>            # (nframes,) float64 seconds from the first frame
+        dropped_frames: int32          # frames missing from gaps in the frame times
+        """
+
+    def make(self, key: dict[str, Any]) -> None:
+        software, directory, frame_rate = (Recording & key).fetch1(
+            "acquisition_software", "recording_directory", "frame_rate"
+        )
+        roots = get_raw_root_dirs()
+        folder = find_full_path(roots, directory)
+        metadata = readers.read_recording(folder, software=software, fps=frame_rate).metadata
+        self.insert1(
+            {
+                **key,
+                "nchannels": metadata.nchannels,
+                "nplanes": metadata.nplanes,
+                "nframes": metadata.nframes,
+                "px_height": metadata.height,
+                "px_width": metadata.width,
+                "um_height": metadata.um_height,
+                "um_width": metadata.um_width,
+                "fps": metadata.fps,
+                "gain": metadata.gain,
+                "spatial_downsample": metadata.spatial_downsample,
+                "led_power": metadata.led_power,
+                "recording_datetime": metadata.recording_datetime,
+                "recording_duration": _duration_s(metadata.timestamps, metadata.fps),
+                "extra": metadata.extra,
+            }
+        )
+        self.File.insert(
+            {**key, "file_id": file_id, "file_path": relative_to_root(roots, path)}
+            for file_id, path in enumerate(metadata.files)
+        )
+        self.Timestamps.insert1(
+            {**key, "frame_times": metadata.timestamps, "dropped_frames": metadata.dropped_frames}
+        )
+
+
+def _duration_s(timestamps, fps: float) -> float:
+    return float(timestamps[-1] - timestamps[0]) + 1.0 / fps if len(timestamps) else 0.0
+
+
+# ---------------------------------------------------------------------------- processing set-up
+
+
+@schema
+class ProcessingMethod(dj.Lookup):
+    definition = """
+    processing_method: varchar(16)
+    ---
+    processing_method_desc='': varchar(1000)
+    """
+    contents = [
+        (DEFAULT_METHOD, "built-in: every stage computed by element_calcium"),
+        ("caiman", "load CaImAn results (HDF5)"),
+        ("suite2p", "load suite2p results (output folder)"),
+        ("minian", "load minian results (zarr or netCDF)"),
+    ]
+
+
+def _paramset_row(paramset_id: int, method: str, description: str, params: dict) -> dict[str, Any]:
+    complete, param_hash = paramsets.prepare(method, params)
+    return {
+        "paramset_id": paramset_id,
+        "processing_method": method,
+        "paramset_desc": description,
+        "param_set_hash": param_hash,
+        "params": complete,
+    }
+
+
+@schema
+class ProcessingParamSet(dj.Lookup):
+    definition = """
+    paramset_id: int16
+    ---
+    -> ProcessingMethod
+    paramset_desc: varchar(255)
+    param_set_hash: uuid              # MD5 of the canonical JSON of method and params
+    unique index (param_set_hash)
+    params: json                      # complete compute parameters (every step, every value)
+    """
+    contents = [
+        _paramset_row(DEFAULT_PARAMSET_ID["1p"], DEFAULT_METHOD, "one-photon defaults", default_params("1p")),
+        _paramset_row(DEFAULT_PARAMSET_ID["2p"], DEFAULT_METHOD, "two-photon defaults", default_params("2p")),
+    ]
+
+    @classmethod
+    def insert_new_params(
+        cls,
+        processing_method: str,
+        paramset_id: int,
+        paramset_desc: str,
+        params: dict[str, Any],
+        processing_method_desc: str = "",
+    ) -> None:
+        """Validate, hash and insert a parameter set.
+
+        The same parameters under the same id are a no-op. The same parameters under another id,
+        or other parameters under a taken id, raise ``dj.DataJointError`` naming the existing set.
+
+        Raises:
+            ValueError: the parameters fail validation (unknown key, out-of-range value).
+        """
+        row = _paramset_row(paramset_id, processing_method, paramset_desc, params)
+        same_params = cls & {"param_set_hash": row["param_set_hash"]}
+        if same_params:
+            existing_id = same_params.fetch1("paramset_id")
+            if existing_id == paramset_id:
+                return
+            raise dj.DataJointError(
+                f"these parameters are already stored as paramset_id {existing_id}; "
+                f"use that id instead of {paramset_id}"
+            )
+        if cls & {"paramset_id": paramset_id}:
+            raise dj.DataJointError(
+                f"paramset_id {paramset_id} already holds different parameters; choose a free id"
+            )
+        with cls.connection.transaction:
+            ProcessingMethod.insert1(
+                {"processing_method": processing_method, "processing_method_desc": processing_method_desc},
+                skip_duplicates=True,
+            )
+            cls.insert1(row)
+
+
+@schema
+class ProcessingTask(dj.Manual):
+    definition = """
+    # a processing run of one recording with one parameter set
+    -> RecordingInfo
+    -> ProcessingParamSet
+    ---
+    processing_output_dir: varchar(255)        # relative to the processed root directory
+    task_mode='trigger': enum('load', 'trigger')  # load: read an external tool's results; trigger: compute
+    """
+
+    @staticmethod
+    def default_output_dir(key: dict[str, Any]) -> str:
+        """``<session key values>/recording<id>/paramset<id>``, relative to the processed root."""
+        session_key = (_linking_module.Session & key).fetch1("KEY")
+        session_part = "_".join(_path_safe(value) for value in session_key.values())
+        return f"{session_part}/recording{key['recording_id']}/paramset{key['paramset_id']}"
+
+
+def _path_safe(value: Any) -> str:
+    text = value.strftime("%Y%m%d_%H%M%S") if hasattr(value, "strftime") else str(value)
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in text)
+
+
+# ---------------------------------------------------------------------------- populate
+
+
+_STAGE_MODULES = ("element_calcium.imaging", "element_calcium.events", "element_calcium.clusters")
+
+
+def automatic_tables() -> list[type[dj.Table]]:
+    """Every Imported/Computed table of the activated element_calcium schemas, upstream first."""
+    dependencies = schema.connection.dependencies
+    dependencies.load()
+    order = {name: index for index, name in enumerate(dependencies.topo_sort())}
+    tables = []
+    for module_name in _STAGE_MODULES:
+        module = sys.modules.get(module_name)
+        if module is None or not module.schema.is_activated():
+            continue
+        tables.extend(
+            cls
+            for cls in vars(module).values()
+            if inspect.isclass(cls)
+            and issubclass(cls, (dj.Imported, dj.Computed))
+            and cls.__module__ == module_name
+        )
+    return sorted(tables, key=lambda cls: order[cls.full_table_name])
+
+
+def populate_all(
+    display_progress: bool = True, reserve_jobs: bool = False, suppress_errors: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Populate every automatic table in dependency order.
+
+    Returns:
+        ``{table name: {"success_count": int, "error_list": [(key, message), ...]}}``.
+    """
+    return {
+        table.__name__: table.populate(
+            display_progress=display_progress, reserve_jobs=reserve_jobs, suppress_errors=suppress_errors
+        )
+        for table in automatic_tables()
+    }

@@ -1,0 +1,20 @@
+"""Shared test settings: data roots in a temporary folder and a database prefix per run.
+
+Pipeline tests use the real MySQL/MariaDB server (DJ_HOST, DJ_USER, DJ_PASS; defaults
+127.0.0.1, root, empty). Each run gets schemas of its own prefix, dropped at the end.
+"""
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+_DATA = Path(tempfile.mkdtemp(prefix="element-calcium-tests-"))
+os.environ["EC_DB_PREFIX"] = f"ectest_{uuid.uuid4().hex[:8]}_"
+os.environ["EC_RAW_ROOT"] = str(_DATA / "raw")
+os.environ["EC_PROCESSED_ROOT"] = str(_DATA / "processed")
+os.environ.setdefault("DJ_HOST", "127.0.0.1")
+os.environ.setdefault("DJ_USER", "root")
+os.environ.setdefault("DJ_PASS", "")
+(_DATA / "raw").mkdir()
+(_DATA / "processed").mkdir()

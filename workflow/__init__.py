@@ -1,0 +1,1 @@
+"""A ready-made pipeline: lab/subject/session tables plus the element_calcium schemas."""

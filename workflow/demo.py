@@ -1,0 +1,59 @@
+"""The end-to-end demo: simulate a one-photon Miniscope V4 recording, ingest it, populate."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from element_calcium.simulate import simulate, write_miniscope_v4
+from workflow.ingest import ingest_recording
+from workflow.paths import get_raw_root_dirs
+
+DEMO_SUBJECT = "demo-mouse"
+DEMO_SESSION = datetime.datetime(2026, 1, 5, 10, 30)
+
+
+def demo_folder() -> Path:
+    """Where the demo recording is written: ``<first raw root>/demo/<subject>/<session>``."""
+    return get_raw_root_dirs()[0] / "demo" / DEMO_SUBJECT / DEMO_SESSION.strftime("%Y_%m_%d/%H_%M_%S")
+
+
+def run_demo(*, n_frames: int = 1500, size: int = 160, n_cells: int = 30, seed: int = 0) -> dict:
+    """Write (once) and ingest the demo recording, populate every table; returns the recording key."""
+    folder = demo_folder()
+    if not folder.exists():
+        print(f"simulating a {n_frames}-frame {size}x{size} one-photon recording with {n_cells} cells")
+        movie = simulate(n_frames=n_frames, height=size, width=size, n_cells=n_cells, mode="1p", fps=20.0, seed=seed)
+        write_miniscope_v4(folder, movie, frames_per_file=500, seed=seed)
+    print(f"recording folder: {folder}")
+    result = ingest_recording(folder, subject=DEMO_SUBJECT, session_datetime=DEMO_SESSION)
+    print("ingested" if result.created else "already ingested", result.recording_key)
+
+    from workflow.pipeline import imaging
+
+    for table, outcome in imaging.populate_all(display_progress=True).items():
+        print(f"populated {table}: {outcome['success_count']} made, {len(outcome['error_list'])} failed")
+    return result.recording_key
+
+
+def describe(recording_key: dict) -> str:
+    """A printable summary of what the pipeline holds for the recording."""
+    from workflow import status
+    from workflow.pipeline import imaging
+
+    lines = ["", "tables:"]
+    lines += [f"  {row['table']:<22} {row['rows']:>6} rows" for row in status.table_counts()]
+    info = (imaging.RecordingInfo & recording_key).to_dicts()[0]
+    frame_times, dropped = (imaging.RecordingInfo.Timestamps & recording_key).fetch1("frame_times", "dropped_frames")
+    lines += [
+        "",
+        "RecordingInfo:",
+        f"  {info['nframes']} frames of {info['px_height']}x{info['px_width']} px at {info['fps']:.2f} fps, "
+        f"{info['recording_duration']:.1f} s, gain {info['gain']}, LED {info['led_power']}",
+        f"  {len(imaging.RecordingInfo.File & recording_key)} files, {dropped} dropped frames, "
+        f"frame times {frame_times[0]:.3f} .. {frame_times[-1]:.3f} s",
+        "",
+        "ProcessingTask:",
+    ]
+    lines += [f"  {task}" for task in (imaging.ProcessingTask & recording_key).to_dicts()]
+    return "\n".join(lines)

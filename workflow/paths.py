@@ -1,0 +1,83 @@
+"""Where the data lives and which database prefix to use.
+
+Settings come, in order of precedence, from environment variables, from a JSON settings
+file, and from defaults:
+
+=================  ======================  ===================  =========================
+setting            environment variable    settings file key    default
+=================  ======================  ===================  =========================
+raw roots          ``EC_RAW_ROOT``         ``raw_roots``        ``./data/raw``
+processed root     ``EC_PROCESSED_ROOT``   ``processed_root``   ``./data/processed``
+database prefix    ``EC_DB_PREFIX``        ``db_prefix``        ``ec_``
+=================  ======================  ===================  =========================
+
+``EC_RAW_ROOT`` may list several roots separated by ``os.pathsep`` (``:`` on Linux). The
+settings file is ``element_calcium.json`` in the working directory, or the file named by
+``EC_CONFIG``; relative paths in it are taken relative to the file. Database credentials are
+DataJoint's own (``datajoint.json``, ``DJ_HOST``, ``DJ_USER``, ``DJ_PASS``, ``DJ_PORT``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+SETTINGS_FILE = "element_calcium.json"
+
+
+def _settings_file() -> Path | None:
+    named = os.environ.get("EC_CONFIG")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"EC_CONFIG names {path}, which is not a file")
+        return path
+    local = Path.cwd() / SETTINGS_FILE
+    return local if local.is_file() else None
+
+
+def load_settings() -> dict[str, Any]:
+    """The settings file's content, or an empty dictionary when there is none."""
+    path = _settings_file()
+    if path is None:
+        return {}
+    try:
+        settings = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return {"_base": path.parent.resolve(), **settings}
+
+
+def _resolve(value: str, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return (path if path.is_absolute() else base / path).resolve()
+
+
+def get_raw_root_dirs() -> list[Path]:
+    """Root directories holding raw recordings."""
+    if os.environ.get("EC_RAW_ROOT"):
+        return [_resolve(part, Path.cwd()) for part in os.environ["EC_RAW_ROOT"].split(os.pathsep) if part]
+    settings = load_settings()
+    if "raw_roots" in settings:
+        roots = settings["raw_roots"]
+        return [_resolve(root, settings["_base"]) for root in ([roots] if isinstance(roots, str) else roots)]
+    return [_resolve("data/raw", Path.cwd())]
+
+
+def get_processed_root_dir() -> Path:
+    """Root directory for processing output (motion-corrected movies, results)."""
+    if os.environ.get("EC_PROCESSED_ROOT"):
+        return _resolve(os.environ["EC_PROCESSED_ROOT"], Path.cwd())
+    settings = load_settings()
+    if "processed_root" in settings:
+        return _resolve(settings["processed_root"], settings["_base"])
+    return _resolve("data/processed", Path.cwd())
+
+
+def get_db_prefix() -> str:
+    """Prefix of the pipeline's database schema names."""
+    return os.environ.get("EC_DB_PREFIX") or load_settings().get("db_prefix", "ec_")

@@ -1,0 +1,37 @@
+"""The assembled pipeline: lab/subject/session plus imaging, under one schema prefix.
+
+Importing this module connects to the database and activates the schemas named
+``<prefix>session`` and ``<prefix>imaging`` (prefix from ``workflow.paths.get_db_prefix``),
+creating them on first use::
+
+    from workflow.pipeline import imaging
+    imaging.RecordingInfo.to_pandas()
+
+This module is also the imaging schema's linking module: it provides ``Session``,
+``Equipment``, ``AnatomicalLocation`` and the two root-directory functions.
+"""
+
+import sys
+
+from element_calcium import imaging
+from workflow import session
+from workflow.database import configure
+from workflow.paths import get_db_prefix, get_processed_root_dir, get_raw_root_dirs
+from workflow.session import AnatomicalLocation, Equipment, Session, Subject
+
+__all__ = [
+    "AnatomicalLocation",
+    "Equipment",
+    "Session",
+    "Subject",
+    "db_prefix",
+    "get_processed_root_dir",
+    "get_raw_root_dirs",
+    "imaging",
+    "session",
+]
+
+configure()
+db_prefix = get_db_prefix()
+session.schema.activate(db_prefix + "session")
+imaging.activate(db_prefix + "imaging", linking_module=sys.modules[__name__])
