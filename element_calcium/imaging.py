@@ -91,7 +91,7 @@ class AcquisitionSoftware(dj.Lookup):
     definition = """
     acquisition_software: varchar(24)
     """
-    contents = [(software,) for software in readers.SOFTWARE]
+    contents = [{"acquisition_software": software} for software in readers.SOFTWARE]
 
 
 @schema
@@ -99,7 +99,7 @@ class Channel(dj.Lookup):
     definition = """
     channel: int16    # 0-based imaging channel
     """
-    contents = [(channel,) for channel in range(4)]
+    contents = [{"channel": channel} for channel in range(4)]
 
 
 # ---------------------------------------------------------------------------- recordings
@@ -216,10 +216,13 @@ class ProcessingMethod(dj.Lookup):
     processing_method_desc='': varchar(1000)
     """
     contents = [
-        (DEFAULT_METHOD, "built-in: every stage computed by element_calcium"),
-        ("caiman", "load CaImAn results (HDF5)"),
-        ("suite2p", "load suite2p results (output folder)"),
-        ("minian", "load minian results (zarr or netCDF)"),
+        {"processing_method": method, "processing_method_desc": description}
+        for method, description in (
+            (DEFAULT_METHOD, "built-in: every stage computed by element_calcium"),
+            ("caiman", "load CaImAn results (HDF5)"),
+            ("suite2p", "load suite2p results (output folder)"),
+            ("minian", "load minian results (zarr or netCDF)"),
+        )
     ]
 
 

@@ -35,9 +35,12 @@ class Equipment(dj.Lookup):
     equipment_description='': varchar(1024)
     """
     contents = [
-        ("Miniscope-V3", "one-photon", "UCLA Miniscope V3"),
-        ("Miniscope-V4", "one-photon", "UCLA Miniscope V4"),
-        ("Two-photon microscope", "two-photon", "laser-scanning two-photon microscope"),
+        {"equipment": name, "modality": modality, "equipment_description": description}
+        for name, modality, description in (
+            ("Miniscope-V3", "one-photon", "UCLA Miniscope V3"),
+            ("Miniscope-V4", "one-photon", "UCLA Miniscope V4"),
+            ("Two-photon microscope", "two-photon", "laser-scanning two-photon microscope"),
+        )
     ]
 
 

@@ -33,7 +33,11 @@ def test_recording_info_equals_what_was_written(pipeline, new_folder, subject_na
     assert (info["nframes"], info["px_height"], info["px_width"]) == (written.nframes, written.height, written.width)
     assert info["fps"] == pytest.approx(written.fps, rel=0.02)
     frame_times, dropped = (imaging.RecordingInfo.Timestamps & key).fetch1("frame_times", "dropped_frames")
-    np.testing.assert_allclose(frame_times, written.timestamps, atol=1e-3)
+    assert frame_times[0] == 0.0
+    # DAQ V3 writes a junk clock value for the first frame, so only the intervals are exact there
+    np.testing.assert_allclose(np.diff(frame_times), np.diff(written.timestamps), atol=1e-3)
+    if software != "Miniscope-DAQ-V3":
+        np.testing.assert_allclose(frame_times, written.timestamps, atol=1e-3)
     assert dropped == written.dropped_frames
     stored_files = (imaging.RecordingInfo.File & key).to_arrays("file_path", order_by="file_id")
     assert [raw_root / path for path in stored_files] == [path.resolve() for path in written.files]
