@@ -404,12 +404,20 @@ def check_v3_timestamps(timestamps, written):
     assert np.allclose(timestamps, written, rtol=0, atol=2.5e-3)
 
 
-@pytest.mark.parametrize(("seed", "camera"), [(2, 0), (5, 1)])
-def test_v3_camera_numbering_and_drops(tmp_path, frames, seed, camera):
+def miniscope_camera(timestamp_file, nframes):
+    """The camNum whose row count in timestamp.dat equals the miniscope's frame count."""
+    table = np.loadtxt(timestamp_file, skiprows=1, usecols=0, dtype=int)
+    cameras, counts = np.unique(table, return_counts=True)
+    [camera] = cameras[counts == nframes]
+    return int(camera)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 5])
+def test_v3_camera_numbering_and_drops(tmp_path, frames, seed):
     written = write_miniscope_v3(tmp_path / "r", frames, fps=FPS, frames_per_file=10, drop_frames=(9, 30), seed=seed)
     recording = read_recording(written.path)
     check_against_written(recording, written, np.delete(frames, (9, 30), axis=0), fps_rel=1e-2)
-    assert recording.metadata.extra["camera"] == camera
+    assert recording.metadata.extra["camera"] == miniscope_camera(written.path / "timestamp.dat", written.nframes)
     assert recording.metadata.dropped_frames == 2
     check_v3_timestamps(recording.metadata.timestamps, written.timestamps)
 
