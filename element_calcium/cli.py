@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 from .readers import SOFTWARE
 
@@ -151,12 +152,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _JobsTableTypeNotice(logging.Filter):
+    """Drop DataJoint's notice about SQL types in the jobs tables it derives from our keys."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Native type")
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    package_logger = logging.getLogger("element_calcium")
+    package_logger.addHandler(handler)
+    package_logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("datajoint").addFilter(_JobsTableTypeNotice())
+    warnings.filterwarnings("ignore", message="No datajoint.json found")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(args.verbose)
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError) as error:

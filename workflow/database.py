@@ -109,7 +109,7 @@ def _sql_quote(text: str) -> str:
 def _create_user_sql(settings: DatabaseSettings) -> str:
     user, password = _sql_quote(settings.user), _sql_quote(settings.password)
     statements = []
-    for host in ("localhost", "127.0.0.1", "%"):
+    for host in ("localhost", "127.0.0.1"):
         account = f"{user}@{_sql_quote(host)}"
         statements += [
             f"CREATE USER IF NOT EXISTS {account}",

@@ -54,7 +54,7 @@ def return_orphaned_jobs(tables, *, orphan_timeout_s: float = DEFAULT_ORPHAN_TIM
     return returned
 
 
-def _repend_own_interrupted_jobs(tables) -> None:
+def repend_own_interrupted_jobs(tables) -> None:
     """Jobs this process was computing when SIGTERM arrived go back to pending, not error."""
     for table in tables:
         mine = table.jobs.errors & {"host": platform.node(), "pid": os.getpid()} & "error_message LIKE 'SystemExit%%'"
@@ -101,7 +101,7 @@ def run_worker(*, once: bool = False, sleep_s: float = 60.0, orphan_timeout_s: f
                 break
     except SystemExit:
         # DataJoint turns SIGTERM during a make() into SystemExit; that key is not a failure.
-        _repend_own_interrupted_jobs(imaging.automatic_tables())
+        repend_own_interrupted_jobs(imaging.automatic_tables())
         logger.info("stopped by SIGTERM during a computation; its job is pending again")
     logger.info("worker stopped")
     return 0

@@ -11,7 +11,7 @@ from helpers import insert_recording, small_movie
 
 from element_calcium.simulate import write_miniscope_v4
 from workflow import status
-from workflow.worker import return_orphaned_jobs
+from workflow.worker import repend_own_interrupted_jobs, return_orphaned_jobs
 
 
 def _worker(*args, **popen):
@@ -119,3 +119,20 @@ def test_worker_exits_cleanly_on_sigterm(pipeline):
     rest = worker.communicate(timeout=60)[0]
     assert worker.returncode == 0
     assert "worker stopped" in rest
+
+
+def test_job_interrupted_by_sigterm_goes_back_to_pending(pipeline, new_folder, subject_name):
+    """DataJoint records a SIGTERM during make() as a SystemExit error; the worker re-pends it."""
+    imaging = pipeline.imaging
+    folder = write_miniscope_v4(new_folder(), small_movie(n_frames=40), frames_per_file=20).path
+    key = insert_recording(pipeline, folder, subject_name)
+    jobs = imaging.RecordingInfo.jobs
+    jobs.refresh()
+    assert jobs.reserve(key)
+    jobs.error(key, error_message="SystemExit: SIGTERM received")
+    assert jobs.errors & key
+
+    repend_own_interrupted_jobs([imaging.RecordingInfo])
+
+    assert jobs.pending & key
+    assert not jobs.errors & key
