@@ -319,16 +319,13 @@ def _path_safe(value: Any) -> str:
 # ---------------------------------------------------------------------------- populate
 
 
-_STAGE_MODULES = ("element_calcium.imaging", "element_calcium.events", "element_calcium.clusters")
+STAGE_MODULES = ("element_calcium.imaging", "element_calcium.events", "element_calcium.clusters")
 
 
-def automatic_tables() -> list[type[dj.Table]]:
-    """Every Imported/Computed table of the activated element_calcium schemas, upstream first."""
-    dependencies = schema.connection.dependencies
-    dependencies.load()
-    order = {name: index for index, name in enumerate(dependencies.topo_sort())}
+def master_tables(module_names=STAGE_MODULES) -> list[type[dj.Table]]:
+    """Master (non-Part) tables of the named modules whose schemas are activated, in declaration order."""
     tables = []
-    for module_name in _STAGE_MODULES:
+    for module_name in module_names:
         module = sys.modules.get(module_name)
         if module is None or not module.schema.is_activated():
             continue
@@ -336,10 +333,20 @@ def automatic_tables() -> list[type[dj.Table]]:
             cls
             for cls in vars(module).values()
             if inspect.isclass(cls)
-            and issubclass(cls, (dj.Imported, dj.Computed))
+            and issubclass(cls, dj.Table)
+            and not issubclass(cls, dj.Part)
             and cls.__module__ == module_name
         )
-    return sorted(tables, key=lambda cls: order[cls.full_table_name])
+    return tables
+
+
+def automatic_tables() -> list[type[dj.Table]]:
+    """Every Imported/Computed table of the activated element_calcium schemas, upstream first."""
+    dependencies = schema.connection.dependencies
+    dependencies.load()
+    order = {name: index for index, name in enumerate(dependencies.topo_sort())}
+    automatic = [table for table in master_tables() if issubclass(table, (dj.Imported, dj.Computed))]
+    return sorted(automatic, key=lambda table: order[table.full_table_name])
 
 
 def populate_all(

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
-import sys
 from typing import Any
 
 import datajoint as dj
 
 from element_calcium import imaging
 
-_MODULES = ("workflow.session", "element_calcium.imaging", "element_calcium.events", "element_calcium.clusters")
-
 
 def pipeline_tables() -> list[type[dj.Table]]:
-    """Master tables of the activated schemas, in declaration order."""
-    tables = []
-    for module_name in _MODULES:
-        module = sys.modules.get(module_name)
-        if module is None or not module.schema.is_activated():
-            continue
-        tables.extend(
-            cls
-            for cls in vars(module).values()
-            if inspect.isclass(cls)
-            and issubclass(cls, dj.Table)
-            and not issubclass(cls, dj.Part)
-            and cls.__module__ == module_name
-        )
-    return tables
+    """Master tables of the session schema and of the activated element_calcium schemas."""
+    return imaging.master_tables(("workflow.session", *imaging.STAGE_MODULES))
 
 
 def table_counts() -> list[dict[str, Any]]:
