@@ -103,7 +103,7 @@ def ingest_recording(
                 "equipment": equipment or DEFAULT_EQUIPMENT[software],
                 "acquisition_software": software,
                 "recording_directory": relative,
-                "frame_rate": fps if fps is not None else None,
+                "frame_rate": fps,
                 "recording_notes": notes,
             }
         )

@@ -101,6 +101,7 @@ class AviSegment:
             raise ValueError(f"{self.path}: cannot open the AVI file ({exc})") from exc
         if not capture.isOpened():
             raise ValueError(f"{self.path}: cannot open the AVI file; it is truncated, corrupt or not a video")
+        capture.set(cv2.CAP_PROP_CONVERT_RGB, 0)  # grey frames as decoded, without a BGR copy
         return capture
 
     def _grey(self, capture: cv2.VideoCapture, index: int) -> np.ndarray:
@@ -112,7 +113,7 @@ class AviSegment:
             raise ValueError(
                 f"{self.path}: frame {index} of {self.nframes} does not decode; the file is truncated or corrupt"
             )
-        # OpenCV hands grey video back as BGR with three equal channels.
+        # Backends that ignore CONVERT_RGB hand grey video back as BGR with three equal channels.
         grey = frame[..., 0] if frame.ndim == 3 else frame
         if grey.shape != (self.height, self.width):
             raise ValueError(
