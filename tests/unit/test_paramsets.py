@@ -42,3 +42,24 @@ def test_prepare_hashes_method_and_complete_params():
     assert complete == params.default_params("1p")
     assert param_hash == paramsets.dict_to_uuid({"processing_method": "element_calcium", "params": complete})
     assert paramsets.prepare("suite2p", {"modality": "1p"})[1] != param_hash
+
+
+def test_motion_section_partial_override_and_range_checks():
+    complete = params.validate({"modality": "2p", "motion": {"strides": [64, 64]}})
+    assert complete["motion"]["strides"] == [64, 64]
+    assert complete["motion"]["overlaps"] == params.default_params("2p")["motion"]["overlaps"]
+    assert params.ProcessingParams.from_dict(complete).motion.strides == (64, 64)
+    with pytest.raises(ValueError, match="max_shift"):
+        params.validate({"modality": "1p", "motion": {"max_shift": -1}})
+    with pytest.raises(ValueError, match="strides"):
+        params.validate({"modality": "1p", "motion": {"strides": [64]}})
+    with pytest.raises(ValueError, match="unknown parameter"):
+        params.validate({"modality": "1p", "motion": {"max_shifts": 3}})
+    with pytest.raises(ValueError, match="must be a dictionary"):
+        params.validate({"modality": "1p", "motion": 3})
+
+
+def test_one_photon_defaults_register_a_high_passed_copy():
+    one_photon, two_photon = params.default_params("1p"), params.default_params("2p")
+    assert one_photon["motion"]["highpass"] and not two_photon["motion"]["highpass"]
+    assert paramsets.canonical_json(one_photon) == paramsets.canonical_json(params.validate({"modality": "1p"}))
