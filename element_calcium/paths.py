@@ -69,3 +69,12 @@ def relative_to_root(roots, full_path: str | os.PathLike) -> str:
     """Return ``full_path`` relative to the root that contains it, as a POSIX string."""
     full = Path(full_path).expanduser().resolve()
     return full.relative_to(find_root_directory(roots, full)).as_posix()
+
+
+def path_under_root(root: str | os.PathLike, relative_path: str | os.PathLike) -> Path:
+    """``root / relative_path`` for a path that may not exist yet (an output folder).
+
+    Raises:
+        ValueError: the path is absolute or leaves the root.
+    """
+    return Path(root).expanduser().resolve() / _checked_relative(relative_path)

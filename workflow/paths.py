@@ -9,6 +9,8 @@ setting            environment variable    settings file key    default
 raw roots          ``EC_RAW_ROOT``         ``raw_roots``        ``./data/raw``
 processed root     ``EC_PROCESSED_ROOT``   ``processed_root``   ``./data/processed``
 database prefix    ``EC_DB_PREFIX``        ``db_prefix``        ``ec_``
+compute device     ``EC_DEVICE``           ``device``           ``auto`` (GPU if CuPy sees one)
+frames per chunk   ``EC_CHUNK_FRAMES``     ``chunk_frames``     ``200``
 =================  ======================  ===================  =========================
 
 ``EC_RAW_ROOT`` may list several roots separated by ``os.pathsep`` (``:`` on Linux). The
@@ -81,3 +83,15 @@ def get_processed_root_dir() -> Path:
 def get_db_prefix() -> str:
     """Prefix of the pipeline's database schema names."""
     return os.environ.get("EC_DB_PREFIX") or load_settings().get("db_prefix", "ec_")
+
+
+def get_run_settings() -> dict[str, Any]:
+    """Run settings, never part of a parameter set: compute ``device`` and ``chunk_frames``."""
+    settings = load_settings()
+    device = os.environ.get("EC_DEVICE") or settings.get("device", "auto")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    chunk_frames = int(os.environ.get("EC_CHUNK_FRAMES") or settings.get("chunk_frames", 200))
+    if chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    return {"device": device, "chunk_frames": chunk_frames}

@@ -16,7 +16,7 @@ import sys
 from element_calcium import imaging
 from workflow import session
 from workflow.database import configure
-from workflow.paths import get_db_prefix, get_processed_root_dir, get_raw_root_dirs
+from workflow.paths import get_db_prefix, get_processed_root_dir, get_raw_root_dirs, get_run_settings
 from workflow.session import AnatomicalLocation, Equipment, Session, Subject
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "db_prefix",
     "get_processed_root_dir",
     "get_raw_root_dirs",
+    "get_run_settings",
     "imaging",
     "session",
 ]

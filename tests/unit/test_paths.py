@@ -51,3 +51,11 @@ def test_symlink_escaping_root_is_not_followed(tmp_path):
     Path(root / "link").symlink_to(outside)
     with pytest.raises(FileNotFoundError):
         find_full_path([root], "link")
+
+
+def test_output_path_may_not_exist_but_must_stay_under_root(tmp_path):
+    from element_calcium.paths import path_under_root
+
+    assert path_under_root(tmp_path, "a/b") == tmp_path.resolve() / "a" / "b"
+    with pytest.raises(ValueError, match="leaves its root"):
+        path_under_root(tmp_path, "a/../../b")
