@@ -1,0 +1,312 @@
+"""Movie files under the processed root: written chunk by chunk, renamed into place when complete.
+
+A movie file is one HDF5 file holding
+
+- ``/movie``: (T, H, W) frames, chunked ``(min(chunk_frames, T), H, W)`` so that reads of frame
+  ranges touch whole chunks; attribute ``fps`` (Hz) plus any attributes the writer was given;
+- ``/timestamps``: (T,) float64 seconds;
+- root attributes ``format`` (``FORMAT``) and ``complete`` (True once every frame is written).
+
+:class:`MovieWriter` writes to a hidden temporary sibling of the final name and renames it over
+the final name only after the last frame is written, so a reader never sees a partial file and
+a crash leaves nothing behind. :func:`open_movie` returns the lazy
+:class:`~element_calcium.readers.movie.Movie` every reader returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import pathlib
+import secrets
+from collections.abc import Mapping
+
+import h5py
+import numpy as np
+from numpy.typing import DTypeLike
+
+from element_calcium.readers.movie import Movie
+
+FORMAT = "element_calcium.movie/1"
+COMPRESSIONS = (None, "lzf", "gzip")
+_MOVIE = "movie"
+_TIMESTAMPS = "timestamps"
+_RESERVED_ATTRS = ("fps",)
+_MAX_CHUNK_BYTES = 2**32 - 1  # HDF5 limit on the size of one chunk
+
+
+def movie_path(output_dir: str | os.PathLike, name: str = "motion_corrected") -> pathlib.Path:
+    """The movie file called ``name`` in ``output_dir``: ``output_dir / f"{name}.h5"``."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"movie name must be a plain file name without a leading dot, got {name!r}")
+    return pathlib.Path(output_dir) / f"{name}.h5"
+
+
+class MovieWriter:
+    """Write a (T, H, W) movie to an HDF5 file chunk by chunk; the file appears under its final name only when complete.
+
+    Use as a context manager and call :meth:`write` with consecutive blocks of frames::
+
+        with MovieWriter(path, shape=(T, H, W), dtype=np.float32, fps=20.0) as writer:
+            for block in blocks:
+                writer.write(block)
+
+    Frames go to a hidden temporary file next to ``path`` (same folder, so the final rename is
+    atomic); the folder is created if needed. On a clean exit all T frames must have been
+    written, and the file is flushed, closed and renamed over ``path`` (replacing an older file
+    in one step). If the block raises, or fewer than T frames were written, the temporary file
+    is deleted and ``path`` is left as it was.
+
+    path: the final file. shape: (T, H, W) frames x pixels, each at least 1. dtype: pixel type.
+    fps: frame rate in Hz. timestamps: (T,) seconds; None gives ``arange(T) / fps``.
+    attrs: extra attributes stored on ``/movie`` (str keys; numbers, strings or small arrays).
+    chunk_frames: frames per HDF5 chunk. compression: None (fastest reads), "lzf" or "gzip".
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        shape: tuple[int, int, int],
+        dtype: DTypeLike,
+        fps: float,
+        timestamps: np.ndarray | None = None,
+        attrs: Mapping[str, object] | None = None,
+        chunk_frames: int = 100,
+        compression: str | None = None,
+    ):
+        self.path = pathlib.Path(path)
+        if len(shape) != 3 or any(int(n) != n or n < 1 for n in shape):
+            raise ValueError(f"{self.path}: shape must be (T, H, W) with positive integers, got {shape}")
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind not in "biuf":
+            raise ValueError(f"{self.path}: pixel type must be boolean, integer or float, got {self.dtype}")
+        if not (math.isfinite(fps) and fps > 0):
+            raise ValueError(f"{self.path}: fps must be a positive number of frames per second, got {fps}")
+        self.fps = float(fps)
+        nframes = self.shape[0]
+        if timestamps is None:
+            timestamps = np.arange(nframes, dtype=np.float64) / self.fps
+        timestamps = np.asarray(timestamps, dtype=np.float64)
+        if timestamps.shape != (nframes,):
+            raise ValueError(f"{self.path}: timestamps have shape {timestamps.shape}, expected ({nframes},)")
+        if not np.all(np.isfinite(timestamps)):
+            raise ValueError(f"{self.path}: timestamps contain NaN or infinite values")
+        self.timestamps = timestamps
+        self.attrs = dict(attrs or {})
+        for key in self.attrs:
+            if not isinstance(key, str) or key in _RESERVED_ATTRS:
+                raise ValueError(
+                    f"{self.path}: attribute names must be strings other than {_RESERVED_ATTRS}, got {key!r}"
+                )
+        if int(chunk_frames) != chunk_frames or chunk_frames < 1:
+            raise ValueError(f"{self.path}: chunk_frames must be a positive integer, got {chunk_frames}")
+        frame_bytes = self.shape[1] * self.shape[2] * self.dtype.itemsize
+        if frame_bytes > _MAX_CHUNK_BYTES:
+            raise ValueError(
+                f"{self.path}: one {self.shape[1]}x{self.shape[2]} frame exceeds the HDF5 chunk size limit"
+            )
+        self.chunk_frames = min(int(chunk_frames), nframes, _MAX_CHUNK_BYTES // frame_bytes)
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"{self.path}: compression must be one of {COMPRESSIONS}, got {compression!r}")
+        self.compression = compression
+        self.frames_written = 0
+        self._temp: pathlib.Path | None = None
+        self._file: h5py.File | None = None
+        self._dataset: h5py.Dataset | None = None
+
+    def __repr__(self) -> str:
+        return f"MovieWriter({self.path}, shape={self.shape}, dtype={self.dtype}, written={self.frames_written})"
+
+    def __enter__(self) -> MovieWriter:
+        if self._temp is not None:
+            raise RuntimeError(f"{self.path}: this writer is already open")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._temp = self.path.with_name(f".{self.path.name}.partial-{secrets.token_hex(8)}")
+        try:
+            self._create()
+        except BaseException:
+            self._discard()
+            raise
+        return self
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append frames (n, H, W) of the writer's dtype after those already written."""
+        if self._dataset is None:
+            raise RuntimeError(f"{self.path}: write inside a `with MovieWriter(...)` block")
+        frames = np.asarray(frames)
+        if frames.ndim != 3 or frames.shape[1:] != self.shape[1:]:
+            raise ValueError(
+                f"{self.path}: frames must be (n, {self.shape[1]}, {self.shape[2]}), got shape {frames.shape}"
+            )
+        if frames.dtype != self.dtype:
+            raise ValueError(f"{self.path}: frames are {frames.dtype}, the movie is {self.dtype}")
+        start, stop = self.frames_written, self.frames_written + frames.shape[0]
+        if stop > self.shape[0]:
+            raise ValueError(
+                f"{self.path}: writing {frames.shape[0]} frames after {start} would exceed the movie's {self.shape[0]}"
+            )
+        if stop > start:
+            self._dataset[start:stop] = frames
+        self.frames_written = stop
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        if self.frames_written != self.shape[0]:
+            self._discard()
+            raise ValueError(
+                f"{self.path}: only {self.frames_written} of {self.shape[0]} frames were written; nothing was saved"
+            )
+        try:
+            self._file.attrs["complete"] = True
+            self._file.close()
+            self._file = self._dataset = None
+            _fsync(self._temp)
+            os.replace(self._temp, self.path)
+        except BaseException:
+            self._discard()
+            raise
+        self._temp = None
+
+    def _create(self) -> None:
+        nframes, height, width = self.shape
+        chunk_bytes = self.chunk_frames * height * width * self.dtype.itemsize
+        cache = {"rdcc_nbytes": max(chunk_bytes + 1, 1 << 20)} if self.compression else {}
+        self._file = h5py.File(self._temp, "x", **cache)
+        self._file.attrs["format"] = FORMAT
+        self._file.attrs["complete"] = False
+        self._dataset = self._file.create_dataset(
+            _MOVIE,
+            shape=self.shape,
+            dtype=self.dtype,
+            chunks=(self.chunk_frames, height, width),
+            compression=self.compression,
+        )
+        self._dataset.attrs["fps"] = self.fps
+        for key, value in self.attrs.items():
+            try:
+                self._dataset.attrs[key] = value
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{self.path}: attribute {key!r} cannot be stored in HDF5 ({error})") from error
+        self._file.create_dataset(_TIMESTAMPS, data=self.timestamps)
+
+    def _discard(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(Exception):
+                self._file.close()
+        self._file = self._dataset = None
+        if self._temp is not None:
+            self._temp.unlink(missing_ok=True)
+            self._temp = None
+
+
+class HDF5Segment:
+    """The ``/movie`` dataset of one movie file as a movie segment, opened on first read.
+
+    path: the file. nframes, height, width, dtype: the dataset's (T, H, W) shape and pixel type.
+    """
+
+    def __init__(self, path: pathlib.Path, *, nframes: int, height: int, width: int, dtype: np.dtype):
+        self.path = path
+        self.nframes = nframes
+        self.height = height
+        self.width = width
+        self.dtype = np.dtype(dtype)
+        self._file: h5py.File | None = None
+        self._dataset: h5py.Dataset | None = None
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start:stop``, (stop - start, height, width)."""
+        if self._dataset is None:
+            try:
+                self._file = h5py.File(self.path, "r")
+                self._dataset = self._file[_MOVIE]
+            except (OSError, KeyError) as error:
+                self.close()
+                raise ValueError(f"{self.path}: cannot open the movie file ({error})") from error
+        try:
+            return self._dataset[start:stop]
+        except OSError as error:
+            raise ValueError(f"{self.path}: frames {start}:{stop} cannot be read ({error})") from error
+
+    def close(self) -> None:
+        """Close the file; the next read reopens it."""
+        self._dataset = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def open_movie(path: str | os.PathLike) -> Movie:
+    """The movie in the file written by :class:`MovieWriter` as a lazy (T, H, W) :class:`Movie`.
+
+    Shape, dtype, fps (Hz) and timestamps (T,) seconds come from the file; frames are read only
+    when asked. Raises FileNotFoundError if the file is missing, ValueError naming the file if
+    it is not an HDF5 file, not a movie file of this package, or incomplete.
+    """
+    path = pathlib.Path(path)
+    with _open_checked(path) as h5:
+        dataset = h5[_MOVIE]
+        nframes, height, width = dataset.shape
+        segment = HDF5Segment(path, nframes=nframes, height=height, width=width, dtype=dataset.dtype)
+        fps = float(dataset.attrs["fps"])
+        timestamps = h5[_TIMESTAMPS][()]
+    return Movie([segment], fps=fps, timestamps=timestamps)
+
+
+def read_movie_attrs(path: str | os.PathLike) -> dict:
+    """The attributes stored on the movie (``fps`` in Hz and those given to :class:`MovieWriter`)."""
+    path = pathlib.Path(path)
+    with _open_checked(path) as h5:
+        return {key: _plain(value) for key, value in h5[_MOVIE].attrs.items()}
+
+
+@contextlib.contextmanager
+def _open_checked(path: pathlib.Path):
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: movie file not found")
+    if not path.is_file() or not h5py.is_hdf5(path):
+        raise ValueError(f"{path}: not an HDF5 file")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as error:
+        raise ValueError(f"{path}: cannot open the HDF5 file ({error})") from error
+    with h5:
+        found = h5.attrs.get("format")
+        found = found.decode() if isinstance(found, bytes) else found
+        if found != FORMAT:
+            raise ValueError(
+                f"{path}: not an element_calcium movie file (format attribute {found!r}, expected {FORMAT!r})"
+            )
+        if not bool(h5.attrs.get("complete", False)):
+            raise ValueError(f"{path}: the movie file is incomplete (its writing did not finish)")
+        movie = h5.get(_MOVIE)
+        if not isinstance(movie, h5py.Dataset) or movie.ndim != 3:
+            raise ValueError(f"{path}: no (T, H, W) dataset '/{_MOVIE}'")
+        times = h5.get(_TIMESTAMPS)
+        if not isinstance(times, h5py.Dataset) or times.shape != movie.shape[:1]:
+            raise ValueError(f"{path}: '/{_TIMESTAMPS}' is missing or does not hold one time per frame")
+        fps = movie.attrs.get("fps")
+        if fps is None or not float(fps) > 0:
+            raise ValueError(f"{path}: '/{_MOVIE}' has no positive 'fps' attribute")
+        yield h5
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _fsync(path: pathlib.Path) -> None:
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
