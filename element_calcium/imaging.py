@@ -23,7 +23,8 @@ import datajoint as dj
 
 from . import paramsets, readers
 from .compute.params import default_params
-from .paths import find_full_path, relative_to_root
+from .motion_stage import MotionInputs, MotionRows, run_motion_stage
+from .paths import find_full_path, path_under_root, relative_to_root
 
 schema = dj.Schema()
 
@@ -314,6 +315,118 @@ class ProcessingTask(dj.Manual):
 def _path_safe(value: Any) -> str:
     text = value.strftime("%Y%m%d_%H%M%S") if hasattr(value, "strftime") else str(value)
     return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in text)
+
+
+# ---------------------------------------------------------------------------- motion correction
+
+
+def get_run_settings() -> dict[str, Any]:
+    """Run settings (not hashed): ``device`` ("auto" | "cpu" | "cuda") and ``chunk_frames``.
+
+    From the linking module's ``get_run_settings()`` when it has one, else the defaults.
+    """
+    settings = {"device": "auto", "chunk_frames": 200}
+    if hasattr(_linking_module, "get_run_settings"):
+        settings.update(_linking_module.get_run_settings())
+    return settings
+
+
+@schema
+class MotionCorrection(dj.Imported):
+    definition = """
+    # motion correction of a processing task: shifts, summary images, corrected movie
+    -> ProcessingTask
+    ---
+    -> Channel.proj(motion_correct_channel='channel')
+    corrected_movie=null: varchar(255)  # HDF5 movie relative to the processed root; null when loaded
+    device: varchar(8)                  # cpu | cuda | none (results loaded from another tool)
+    wall_time: float32                  # (s) time spent computing or loading
+    """
+
+    class RigidMotionCorrection(dj.Part):
+        definition = """
+        # rigid shifts: motion of the tissue per frame; correction moved it back
+        -> master
+        ---
+        y_shifts: <blob>                 # (T,) pixels
+        x_shifts: <blob>                 # (T,) pixels
+        y_std: float32                   # (pixels) standard deviation of y_shifts
+        x_std: float32                   # (pixels) standard deviation of x_shifts
+        outlier_frames=null: <blob>      # (T,) bool, frames with outlying shift or low template correlation
+        template_correlation=null: <blob>  # (T,) correlation of each registered frame with the template
+        """
+
+    class NonRigidMotionCorrection(dj.Part):
+        definition = """
+        # piecewise-rigid correction: overlapping blocks, each with its own shifts
+        -> master
+        ---
+        block_height: int32              # (pixels)
+        block_width: int32               # (pixels)
+        block_count_y: int32             # blocks along y
+        block_count_x: int32             # blocks along x
+        outlier_frames=null: <blob>      # (T,) bool
+        """
+
+    class Block(dj.Part):
+        definition = """
+        -> master.NonRigidMotionCorrection
+        block_id: int32
+        ---
+        block_y: <blob>                  # (y_start, y_end) pixels, end excluded
+        block_x: <blob>                  # (x_start, x_end) pixels, end excluded
+        y_shifts: <blob>                 # (T,) pixels
+        x_shifts: <blob>                 # (T,) pixels
+        y_std: float32
+        x_std: float32
+        """
+
+    class Summary(dj.Part):
+        definition = """
+        # summary images of the corrected movie, (H, W) float32
+        -> master
+        ---
+        ref_image=null: <blob>           # registration template
+        average_image=null: <blob>       # mean over frames
+        correlation_image=null: <blob>   # mean correlation of each pixel with its 8 neighbours
+        max_proj_image=null: <blob>      # maximum over frames
+        pnr_image=null: <blob>           # peak-to-noise ratio (for CNMF-E seeding)
+        """
+
+    def make_fetch(self, key: dict[str, Any]) -> tuple[MotionInputs]:
+        task_mode, output_dir = (ProcessingTask & key).fetch1("task_mode", "processing_output_dir")
+        method, params = (ProcessingParamSet & key).fetch1("processing_method", "params")
+        software, directory, frame_rate = (Recording & key).fetch1(
+            "acquisition_software", "recording_directory", "frame_rate"
+        )
+        processed_root = get_processed_root_dir()
+        output_path = (
+            find_full_path(processed_root, output_dir)
+            if task_mode == "load"
+            else path_under_root(processed_root, output_dir)
+        )
+        inputs = MotionInputs(
+            task_mode=task_mode,
+            method=method,
+            params=params,
+            recording_folder=find_full_path(get_raw_root_dirs(), directory),
+            software=software,
+            frame_rate=frame_rate,
+            output_dir=output_path,
+            output_dir_relative=output_dir,
+        )
+        return (inputs,)
+
+    def make_compute(self, key: dict[str, Any], inputs: MotionInputs) -> tuple[MotionRows]:
+        return (run_motion_stage(inputs, **get_run_settings()),)
+
+    def make_insert(self, key: dict[str, Any], rows: MotionRows) -> None:
+        self.insert1({**key, **rows.master})
+        self.RigidMotionCorrection.insert1({**key, **rows.rigid})
+        self.Summary.insert1({**key, **rows.summary})
+        if rows.nonrigid is not None:
+            self.NonRigidMotionCorrection.insert1({**key, **rows.nonrigid})
+            self.Block.insert({**key, **block} for block in rows.blocks)
 
 
 # ---------------------------------------------------------------------------- populate

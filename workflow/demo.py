@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import numpy as np
+
 from element_calcium.simulate import simulate, write_miniscope_v4
 from workflow.ingest import ingest_recording
 from workflow.paths import get_raw_root_dirs
@@ -56,4 +58,15 @@ def describe(recording_key: dict) -> str:
         "ProcessingTask:",
     ]
     lines += [f"  {task}" for task in (imaging.ProcessingTask & recording_key).to_dicts()]
+    for motion in (imaging.MotionCorrection & recording_key).to_dicts():
+        rigid = (imaging.MotionCorrection.RigidMotionCorrection & motion).fetch1()
+        blocks = len(imaging.MotionCorrection.Block & motion)
+        lines += [
+            "",
+            f"MotionCorrection (paramset {motion['paramset_id']}):",
+            f"  {motion['device']}, {motion['wall_time']:.1f} s, corrected movie {motion['corrected_movie']}",
+            f"  rigid shifts y {rigid['y_shifts'].min():+.2f} .. {rigid['y_shifts'].max():+.2f} px, "
+            f"x {rigid['x_shifts'].min():+.2f} .. {rigid['x_shifts'].max():+.2f} px, "
+            f"{int(np.sum(rigid['outlier_frames']))} outlier frames, {blocks} non-rigid blocks",
+        ]
     return "\n".join(lines)

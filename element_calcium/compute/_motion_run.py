@@ -1,0 +1,258 @@
+"""Batches, CPU lanes and the two passes of `correct_motion`: template, then correction.
+
+Frames are processed in batches of about `_BATCH_PIXELS` pixels. On the CPU, batches run in
+parallel lanes (threads; OpenCV, NumPy and pocketfft release the GIL), one lane per core, each
+single-threaded; results are consumed in frame order. On a GPU one lane runs larger batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+
+import numpy as np
+
+from element_calcium.compute import _backend, _motion_checks, _motion_image
+from element_calcium.compute._motion_engine import PatchRegistration, RigidRegistration, correct
+from element_calcium.compute._motion_grid import shift_fields
+from element_calcium.compute._motion_summary import SummaryAccumulator
+
+_BATCH_PIXELS = {"cpu": 2**20, "cuda": 2**26}  # pixels of the frames one lane processes at a time
+_MAX_LANES = 8
+_TEMPLATE_BIN = 10  # the template is the median of the means of this many consecutive registered frames
+TEMPLATE_RUN = 30  # template frames are read in runs of up to this many consecutive frames
+
+
+def lanes(device: str) -> int:
+    """Number of batches processed at the same time on ``device``."""
+    if device == "cuda":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, _MAX_LANES))
+
+
+def batch_size(device: str, frame_shape: tuple[int, int]) -> int:
+    """Frames per batch on ``device``."""
+    return max(1, _BATCH_PIXELS[device] // math.prod(frame_shape))
+
+
+def batches(n_frames: int, size: int) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive batches of ``size`` frames covering ``n_frames``."""
+    return [(start, min(start + size, n_frames)) for start in range(0, n_frames, size)]
+
+
+@contextlib.contextmanager
+def lane_map(device: str) -> Iterator[Callable[[Callable, Iterable], Iterator]]:
+    """A ``map(function, items)`` that runs over the lanes of ``device``, yielding in order.
+
+    At most two results per lane are computed ahead of the consumer.
+    """
+    n_lanes = lanes(device)
+    if n_lanes == 1:
+        yield map
+        return
+    with ThreadPoolExecutor(n_lanes, thread_name_prefix="motion-lane") as pool:
+
+        def ordered(function: Callable, items: Iterable) -> Iterator:
+            pending: deque = deque()
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) >= 2 * n_lanes:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+        yield ordered
+
+
+def bin_median(stack, xp: ModuleType):
+    """(H, W) float32 median over the means of consecutive bins of `_TEMPLATE_BIN` frames of (n, H, W)."""
+    means = xp.stack([stack[start:stop].mean(axis=0) for start, stop in batches(len(stack), _TEMPLATE_BIN)])
+    return xp.median(means, axis=0).astype(xp.float32)
+
+
+def refine_template(frames, initial, *, niter: int, device: str, **rigid_options):
+    """``niter`` passes over (n, H, W) float32 device frames: register to the template, bin-median.
+
+    rigid_options: the keywords of `RigidRegistration` (xp, max_shift, upsample_factor, taper).
+    """
+    xp = rigid_options["xp"]
+    template = xp.asarray(initial, dtype=xp.float32)
+
+    with lane_map(device) as run:
+        for _ in range(niter):
+            registration = RigidRegistration(template, **rigid_options)
+
+            def registered_mean(span):
+                part = frames[span[0] : span[1]]
+                return correct(part, registration.shifts(part)[0], xp).mean(axis=0)
+
+            means = list(run(registered_mean, batches(len(frames), _TEMPLATE_BIN)))
+            template = xp.median(xp.stack(means), axis=0).astype(xp.float32)
+    return template
+
+
+def prepare(raw, sigma: float | None, xp: ModuleType):
+    """Raw (n, H, W) frames as float32 device frames, and the frames that registration sees.
+
+    The latter are high-pass filtered with inner sigma ``sigma`` pixels, or the same frames when
+    ``sigma`` is None.
+    """
+    frames = xp.asarray(_backend.to_device(raw, "cpu" if xp is np else "cuda"), dtype=xp.float32)
+    return frames, frames if sigma is None else _motion_image.highpass(frames, sigma, xp)
+
+
+def template_pass(
+    read_frames: Callable,
+    ranges: list[tuple[int, int]],
+    first,
+    *,
+    sigma: float | None,
+    niter: int,
+    device: str,
+    **rigid_options,
+):
+    """The registration template of a recording, (H, W) float32 on the device.
+
+    Reads the frame ``ranges`` (``first`` holds the frames of the first one), prepares them as
+    the correction pass will, starts from the bin-median of the middle range and refines it
+    ``niter`` times (`refine_template`).
+    """
+    xp = rigid_options["xp"]
+    shape = tuple(first.shape[1:])
+    stack = xp.empty((sum(stop - start for start, stop in ranges), *shape), dtype=xp.float32)
+    size = batch_size(device, shape)
+    offset = 0
+    with lane_map(device) as run:
+        for index, (start, stop) in enumerate(ranges):
+            raw = first if index == 0 else read(read_frames, start, stop, shape)
+
+            def fill(span, raw=raw, offset=offset):
+                stack[offset + span[0] : offset + span[1]] = prepare(raw[span[0] : span[1]], sigma, xp)[1]
+
+            list(run(fill, batches(len(raw), size)))
+            if index == len(ranges) // 2:
+                initial = bin_median(stack[offset : offset + len(raw)], xp)
+            offset += len(raw)
+    return refine_template(stack, initial, niter=niter, device=device, **rigid_options)
+
+
+def template_ranges(n_frames: int, n_template: int) -> list[tuple[int, int]]:
+    """Frame ranges (start, stop): runs of consecutive frames spread evenly over the recording."""
+    if n_template >= n_frames:
+        return [(0, n_frames)]
+    n_runs = math.ceil(n_template / TEMPLATE_RUN)
+    sizes = [n_template // n_runs + (i < n_template % n_runs) for i in range(n_runs)]
+    starts = np.round(np.linspace(0, n_frames - sizes[0], n_runs)).astype(int)
+    return [(int(start), int(min(start + size, n_frames))) for start, size in zip(starts, sizes)]
+
+
+def read(read_frames: Callable, start: int, stop: int, frame_shape: tuple[int, int] | None = None):
+    """``read_frames(start, stop)``, checked: (stop - start, H, W), real, finite."""
+    chunk = read_frames(start, stop)
+    if not hasattr(chunk, "ndim"):
+        chunk = np.asarray(chunk)
+    shape = tuple(chunk.shape)
+    if len(shape) != 3 or shape[0] != stop - start or (frame_shape is not None and shape[1:] != frame_shape):
+        size = "H, W" if frame_shape is None else f"{frame_shape[0]}, {frame_shape[1]}"
+        raise ValueError(f"read_frames({start}, {stop}) returned shape {shape}, expected ({stop - start}, {size})")
+    return _motion_checks.frames(chunk, f"read_frames({start}, {stop})", start)
+
+
+def cast_like(frames, dtype: np.dtype, xp: ModuleType):
+    """Corrected float32 frames in the input's dtype: rounded and clipped for integers."""
+    if dtype.kind not in "ui":
+        return frames
+    info = np.iinfo(dtype)
+    return xp.clip(xp.rint(frames), info.min, info.max).astype(dtype)
+
+
+class Corrector:
+    """Registers and corrects batches of raw frames (the work of the correction pass).
+
+    Args:
+        xp: array namespace of the device.
+        sigma: inner sigma of the high-pass filter in pixels; None: frames are registered raw.
+        rigid: rigid registration against the template.
+        patches: piecewise-rigid registration and its `field_weights`; None: rigid only.
+        keep_output: also return each batch cast to the input dtype, as NumPy.
+    """
+
+    def __init__(
+        self,
+        *,
+        xp: ModuleType,
+        sigma: float | None,
+        rigid: RigidRegistration,
+        patches: tuple[PatchRegistration, tuple] | None,
+        keep_output: bool,
+    ):
+        self.xp = xp
+        self.sigma = sigma
+        self.rigid = rigid
+        self.patches = patches
+        self.keep_output = keep_output
+
+    def __call__(self, raw) -> dict:
+        """Correct (n, H, W) raw frames.
+
+        Returns a dict of rigid (n, 2), correlation (n,), blocks (n, ny, nx, 2) or None (NumPy),
+        corrected and detail (n, H, W) float32 device frames (detail None without high-pass), and
+        output: the corrected frames as NumPy in raw's dtype, or None.
+        """
+        xp = self.xp
+        frames, registered = prepare(raw, self.sigma, xp)
+        rigid, correlation = self.rigid.shifts(registered)
+        fields = blocks = None
+        if self.patches is not None:
+            registration, weights = self.patches
+            blocks = registration.shifts(registered, rigid)
+            fields = shift_fields(blocks, weights, xp)
+        corrected = correct(frames, rigid, xp, fields)
+        return {
+            "rigid": _backend.to_numpy(rigid),
+            "correlation": _backend.to_numpy(correlation),
+            "blocks": None if blocks is None else _backend.to_numpy(blocks),
+            "corrected": corrected,
+            "detail": None if self.sigma is None else correct(registered, rigid, xp, fields),
+            "output": _backend.to_numpy(cast_like(corrected, raw.dtype, xp)) if self.keep_output else None,
+        }
+
+
+def correction_pass(
+    corrector: Corrector,
+    read_frames: Callable,
+    n_frames: int,
+    *,
+    frame_shape: tuple[int, int],
+    chunk_frames: int,
+    device: str,
+    summary: SummaryAccumulator,
+    write_corrected: Callable | None,
+    progress: Callable | None,
+) -> dict:
+    """Read, correct, write and summarise every frame, chunk by chunk.
+
+    Returns the concatenated rigid, correlation and blocks (None when rigid only) arrays.
+    """
+    results: dict[str, list] = {"rigid": [], "correlation": [], "blocks": []}
+    size = batch_size(device, frame_shape)
+    with lane_map(device) as run:
+        for chunk_start, chunk_stop in batches(n_frames, chunk_frames):
+            raw = read(read_frames, chunk_start, chunk_stop, frame_shape)
+            written = []
+            for part in run(corrector, (raw[start:stop] for start, stop in batches(len(raw), size))):
+                summary.add(part["corrected"], detail=part["detail"])
+                for key in results:
+                    results[key].append(part[key])
+                written.append(part["output"])
+            if write_corrected is not None:
+                write_corrected(np.concatenate(written))
+            if progress is not None:
+                progress(chunk_stop, n_frames)
+    return {key: None if values[0] is None else np.concatenate(values) for key, values in results.items()}

@@ -1,0 +1,220 @@
+"""The motion-correction stage between the tables and the compute, storage and loader layers.
+
+``run_motion_stage`` either computes motion correction from the raw recording (trigger mode,
+method ``element_calcium``), writing the corrected movie under the task's output folder, or
+reads another tool's results (load mode, methods in ``LOADERS``). Both return
+``MotionRows``: the rows of MotionCorrection and its parts, ready for one insert. No database
+code here; ``imaging.MotionCorrection`` fetches the inputs and inserts the rows.
+
+Sign convention everywhere: ``y_shifts``/``x_shifts`` are the motion of the tissue in pixels
+(a feature at (y, x) in the template appears at (y + dy, x + dx) in the frame); correction
+moves it back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import readers, storage
+from .compute import motion
+from .compute.params import ProcessingParams
+from .loaders.caiman import load_caiman_motion
+from .loaders.suite2p import load_suite2p_motion
+
+LOADERS: dict[str, Callable[[Path], Any]] = {
+    "caiman": load_caiman_motion,
+    "suite2p": load_suite2p_motion,
+}
+COMPUTED_METHOD = "element_calcium"
+
+
+@dataclass(frozen=True)
+class MotionRows:
+    """Secondary attributes of MotionCorrection and its parts (primary keys are added on insert).
+
+    ``corrected_movie`` is the corrected movie's path relative to the processed root, or None
+    when the results were loaded from another tool.
+    """
+
+    master: dict[str, Any]
+    rigid: dict[str, Any]
+    summary: dict[str, Any]
+    nonrigid: dict[str, Any] | None = None
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MotionInputs:
+    """What the stage needs, all small: paths, names and parameters.
+
+    Attributes:
+        task_mode: ``"trigger"`` (compute) or ``"load"`` (read another tool's results).
+        method: processing method of the parameter set.
+        params: complete parameter dictionary.
+        recording_folder: absolute folder of the raw recording.
+        software: acquisition software of the recording.
+        frame_rate: user frame rate for plain TIFF, else None.
+        output_dir: absolute task output folder (trigger: written; load: read).
+        output_dir_relative: the same, relative to the processed root.
+    """
+
+    task_mode: str
+    method: str
+    params: dict[str, Any]
+    recording_folder: Path
+    software: str
+    frame_rate: float | None
+    output_dir: Path
+    output_dir_relative: str
+
+
+def _std(values: np.ndarray) -> float:
+    return float(np.nanstd(values)) if len(values) else 0.0
+
+
+def _rigid_row(shifts: np.ndarray, outliers, correlation) -> dict[str, Any]:
+    shifts = np.asarray(shifts, dtype=np.float32)
+    return {
+        "y_shifts": shifts[:, 0],
+        "x_shifts": shifts[:, 1],
+        "y_std": _std(shifts[:, 0]),
+        "x_std": _std(shifts[:, 1]),
+        "outlier_frames": None if outliers is None else np.asarray(outliers, dtype=bool),
+        "template_correlation": None if correlation is None else np.asarray(correlation, dtype=np.float32),
+    }
+
+
+def _block_rows(block_shifts: np.ndarray, block_y: np.ndarray, block_x: np.ndarray) -> list[dict[str, Any]]:
+    """block_shifts: (T, n_blocks, 2) (dy, dx); block_y/block_x: (n_blocks, 2) pixel ranges [start, end)."""
+    return [
+        {
+            "block_id": block_id,
+            "block_y": np.asarray(block_y[block_id], dtype=np.int32),
+            "block_x": np.asarray(block_x[block_id], dtype=np.int32),
+            "y_shifts": block_shifts[:, block_id, 0].astype(np.float32),
+            "x_shifts": block_shifts[:, block_id, 1].astype(np.float32),
+            "y_std": _std(block_shifts[:, block_id, 0]),
+            "x_std": _std(block_shifts[:, block_id, 1]),
+        }
+        for block_id in range(block_shifts.shape[1])
+    ]
+
+
+def _nonrigid_row(block_y: np.ndarray, block_x: np.ndarray, outliers) -> dict[str, Any]:
+    return {
+        "block_height": int(np.max(block_y[:, 1] - block_y[:, 0])),
+        "block_width": int(np.max(block_x[:, 1] - block_x[:, 0])),
+        "block_count_y": len(np.unique(block_y[:, 0])),
+        "block_count_x": len(np.unique(block_x[:, 0])),
+        "outlier_frames": None if outliers is None else np.asarray(outliers, dtype=bool),
+    }
+
+
+def _summary_row(ref, average, correlation, maximum, pnr) -> dict[str, Any]:
+    def image(value):
+        return None if value is None else np.asarray(value, dtype=np.float32)
+
+    return {
+        "ref_image": image(ref),
+        "average_image": image(average),
+        "correlation_image": image(correlation),
+        "max_proj_image": image(maximum),
+        "pnr_image": image(pnr),
+    }
+
+
+def compute_motion(
+    inputs: MotionInputs,
+    *,
+    device: str = "auto",
+    chunk_frames: int = 200,
+    progress: Callable[[int, int], None] | None = None,
+) -> MotionRows:
+    """Correct the raw recording's motion and write the corrected movie (trigger mode)."""
+    params = ProcessingParams.from_dict(inputs.params)
+    recording = readers.read_recording(inputs.recording_folder, software=inputs.software, fps=inputs.frame_rate)
+    channel = 0
+    movie = recording.movie(channel=channel)
+    path = storage.movie_path(inputs.output_dir)
+    started = time.perf_counter()
+    with storage.MovieWriter(
+        path, shape=movie.shape, dtype=movie.dtype, fps=movie.fps, timestamps=movie.timestamps, chunk_frames=chunk_frames
+    ) as writer:
+        result = motion.correct_motion(
+            movie.read,
+            len(movie),
+            params=params.motion,
+            cell_diameter=params.cell_diameter,
+            device=device,
+            chunk_frames=chunk_frames,
+            write_corrected=writer.write,
+            progress=progress,
+        )
+    wall_time = time.perf_counter() - started
+    movie.close()
+
+    rows = {
+        "master": {
+            "motion_correct_channel": channel,
+            "corrected_movie": f"{inputs.output_dir_relative}/{path.name}",
+            "device": result.device,
+            "wall_time": wall_time,
+        },
+        "rigid": _rigid_row(result.rigid_shifts, result.outlier_frames, result.template_correlation),
+        "summary": _summary_row(
+            result.template, result.mean_image, result.correlation_image, result.max_image, result.pnr_image
+        ),
+    }
+    if result.block_shifts is not None:
+        n_frames, n_y, n_x, _ = result.block_shifts.shape
+        origins = result.block_origins.reshape(n_y * n_x, 2)
+        height, width = result.block_size
+        block_y = np.stack([origins[:, 0], origins[:, 0] + height], axis=1)
+        block_x = np.stack([origins[:, 1], origins[:, 1] + width], axis=1)
+        rows["nonrigid"] = _nonrigid_row(block_y, block_x, result.outlier_frames)
+        rows["blocks"] = _block_rows(result.block_shifts.reshape(n_frames, n_y * n_x, 2), block_y, block_x)
+    return MotionRows(**rows)
+
+
+def load_motion(inputs: MotionInputs) -> MotionRows:
+    """Read another tool's motion results from the task's output folder (load mode)."""
+    if inputs.method not in LOADERS:
+        raise ValueError(
+            f"no motion loader for processing method {inputs.method!r}; load mode supports {sorted(LOADERS)}"
+        )
+    started = time.perf_counter()
+    loaded = LOADERS[inputs.method](inputs.output_dir)
+    rows = {
+        "master": {
+            "motion_correct_channel": 0,
+            "corrected_movie": None,
+            "device": "none",
+            "wall_time": time.perf_counter() - started,
+        },
+        "rigid": _rigid_row(loaded.rigid_shifts, loaded.outlier_frames, None),
+        "summary": _summary_row(
+            loaded.ref_image, loaded.average_image, loaded.correlation_image, loaded.max_image, None
+        ),
+    }
+    if loaded.block_shifts is not None:
+        rows["nonrigid"] = _nonrigid_row(loaded.block_y, loaded.block_x, loaded.outlier_frames)
+        rows["blocks"] = _block_rows(loaded.block_shifts, loaded.block_y, loaded.block_x)
+    return MotionRows(**rows)
+
+
+def run_motion_stage(inputs: MotionInputs, **run_settings) -> MotionRows:
+    """Compute (trigger mode, built-in method) or load (load mode, external method) motion results."""
+    if inputs.task_mode == "load":
+        return load_motion(inputs)
+    if inputs.method != COMPUTED_METHOD:
+        raise ValueError(
+            f"processing method {inputs.method!r} cannot be triggered here; use task_mode 'load' to read its "
+            f"results, or a parameter set of method {COMPUTED_METHOD!r}"
+        )
+    return compute_motion(inputs, **run_settings)
