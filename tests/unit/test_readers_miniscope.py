@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import tracemalloc
 import warnings
 
 import cv2
@@ -11,6 +10,7 @@ import pytest
 
 from element_calcium.readers import detect_software, read_recording
 from element_calcium.simulate import simulate, write_miniscope_v3, write_miniscope_v4
+from memory_checks import chunked_sum_and_peak
 
 FPS = 20.0
 T, H, W = 47, 32, 40
@@ -217,12 +217,7 @@ def test_v4_chunks_use_bounded_memory(tmp_path):
     frames = np.random.default_rng(0).integers(0, 256, (400, 64, 64), dtype=np.uint8)
     written = write_miniscope_v4(tmp_path / "s", frames, fps=FPS, frames_per_file=100)
     movie = read_recording(written.path).movie()
-    tracemalloc.start()
-    try:
-        checksum = sum(int(block.sum(dtype=np.int64)) for block in movie.chunks(20))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    checksum, peak = chunked_sum_and_peak(movie, 20)
     assert checksum == int(frames.sum(dtype=np.int64))
     assert peak < frames.nbytes / 4
 

@@ -1,6 +1,5 @@
 """TIFF and ScanImage readers against stacks written by element_calcium.simulate (and by hand)."""
 
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -8,6 +7,7 @@ import tifffile
 
 from element_calcium.readers import detect_software, read_recording
 from element_calcium.simulate import simulate, write_tiff
+from memory_checks import chunked_sum_and_peak
 
 FPS = 12.5
 T, H, W = 23, 32, 40
@@ -89,12 +89,7 @@ def test_tiff_chunks_use_bounded_memory(tmp_path):
     data = np.random.default_rng(0).integers(0, 4000, (400, 64, 64), dtype=np.uint16)
     written = write_tiff(tmp_path / "t", data, fps=FPS, n_files=2)
     movie = read_recording(written.path, fps=FPS).movie()
-    tracemalloc.start()
-    try:
-        checksum = sum(int(block.sum(dtype=np.int64)) for block in movie.chunks(20))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    checksum, peak = chunked_sum_and_peak(movie, 20)
     assert checksum == int(data.sum(dtype=np.int64))
     assert peak < data.nbytes / 4
 

@@ -9,6 +9,7 @@ import pytest
 
 from element_calcium.readers.movie import Movie
 from element_calcium.storage import FORMAT, MovieWriter, movie_path, open_movie, read_movie_attrs
+from memory_checks import chunked_sum_and_peak
 
 
 def random_movie(shape, dtype, seed=0):
@@ -269,17 +270,13 @@ def test_open_file_missing_timestamps(tmp_path):
 def test_reading_chunks_keeps_memory_bounded(tmp_path):
     frames = random_movie((400, 64, 64), np.uint16, seed=7)  # 3.3 MB
     path = write_movie(tmp_path / "m.h5", frames, blocks=[100] * 4, chunk_frames=20)
+    expected = int(frames.sum(dtype=np.int64))
     del frames
     movie = open_movie(path)
     chunk_bytes = 20 * 64 * 64 * 2
-    tracemalloc.start()
-    total = 0
-    for block in movie.chunks(20):
-        total += int(block.sum(dtype=np.uint64))
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    total, peak = chunked_sum_and_peak(movie, 20)
     movie.close()
-    assert total > 0
+    assert total == expected
     assert peak < 4 * chunk_bytes, f"peak {peak} bytes while reading {chunk_bytes}-byte chunks"
 
 
