@@ -9,6 +9,7 @@ Memory: a separate process streams a long simulated movie straight from the simu
 
     python bench/motion.py [--frames 2000] [--sizes 256 512 608] [--rss-frames 20000] [--rss-size 608]
                            [--skip-rss] [--device auto]
+    python bench/motion.py --from-folder RECORDING [--output DIR]   # end to end from file, default params
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,6 +92,32 @@ def describe_machine() -> str:
     return f"{model}, {os.cpu_count()} logical cores, Python {platform.python_version()}"
 
 
+def from_folder(folder: Path, output: Path, device: str) -> dict:
+    """End to end from files, as MotionCorrection runs it: raw recording in, corrected HDF5 out."""
+    from element_calcium.compute.params import default_params
+    from element_calcium.motion_stage import MotionInputs, compute_motion
+    from element_calcium.readers import detect_software
+
+    software = detect_software(folder)
+    modality = "1p" if software.startswith("Miniscope") else "2p"
+    inputs = MotionInputs(
+        task_mode="trigger", method="element_calcium", params=default_params(modality), recording_folder=folder,
+        software=software, frame_rate=None, output_dir=output, output_dir_relative=output.name,
+    )
+    start = time.perf_counter()
+    rows = compute_motion(inputs, device=device)
+    seconds = time.perf_counter() - start
+    n_frames = len(rows.rigid["y_shifts"])
+    return {
+        "frames": n_frames,
+        "modality": modality,
+        "device": rows.master["device"],
+        "seconds": round(seconds, 1),
+        "frames_per_s": round(n_frames / seconds, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=2000, help="frames of each in-memory throughput movie")
@@ -100,7 +128,13 @@ def main() -> None:
     parser.add_argument("--rss-mode", default="1p", choices=MODES)
     parser.add_argument("--skip-rss", action="store_true", help="skip the streamed memory run")
     parser.add_argument("--rss-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--from-folder", type=Path, help="instead: correct this raw recording end to end from file")
+    parser.add_argument("--output", type=Path, help="with --from-folder: folder for the corrected movie")
     args = parser.parse_args()
+    if args.from_folder:
+        output = args.output or Path(tempfile.mkdtemp(prefix="ec-motion-"))
+        print(json.dumps({**from_folder(args.from_folder, output, args.device), "machine": describe_machine()}))
+        return
     if args.rss_only:
         print(json.dumps(streamed_peak_rss(args.rss_frames, args.rss_size, args.rss_mode, False, args.device)))
         return
