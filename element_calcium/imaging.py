@@ -321,14 +321,11 @@ def _path_safe(value: Any) -> str:
 
 
 def get_run_settings() -> dict[str, Any]:
-    """Run settings (not hashed): ``device`` ("auto" | "cpu" | "cuda") and ``chunk_frames``.
+    """Run settings (not hashed), e.g. ``device`` and ``chunk_frames``, from the linking module.
 
-    From the linking module's ``get_run_settings()`` when it has one, else the defaults.
+    A linking module without ``get_run_settings()`` leaves the stages' own defaults in force.
     """
-    settings = {"device": "auto", "chunk_frames": 200}
-    if hasattr(_linking_module, "get_run_settings"):
-        settings.update(_linking_module.get_run_settings())
-    return settings
+    return _linking_module.get_run_settings() if hasattr(_linking_module, "get_run_settings") else {}
 
 
 @schema

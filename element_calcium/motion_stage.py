@@ -140,10 +140,9 @@ def compute_motion(
     params = ProcessingParams.from_dict(inputs.params)
     recording = readers.read_recording(inputs.recording_folder, software=inputs.software, fps=inputs.frame_rate)
     channel = 0
-    movie = recording.movie(channel=channel)
     path = storage.movie_path(inputs.output_dir)
     started = time.perf_counter()
-    with storage.MovieWriter(
+    with recording.movie(channel=channel) as movie, storage.MovieWriter(
         path, shape=movie.shape, dtype=movie.dtype, fps=movie.fps, timestamps=movie.timestamps, chunk_frames=chunk_frames
     ) as writer:
         result = motion.correct_motion(
@@ -157,7 +156,6 @@ def compute_motion(
             progress=progress,
         )
     wall_time = time.perf_counter() - started
-    movie.close()
 
     rows = {
         "master": {

@@ -26,6 +26,7 @@ import h5py
 import numpy as np
 from numpy.typing import DTypeLike
 
+from element_calcium._hdf5 import open_hdf5
 from element_calcium.readers.movie import Movie
 
 FORMAT = "element_calcium.movie/1"
@@ -269,13 +270,7 @@ def read_movie_attrs(path: str | os.PathLike) -> dict:
 def _open_checked(path: pathlib.Path):
     if not path.exists():
         raise FileNotFoundError(f"{path}: movie file not found")
-    if not path.is_file() or not h5py.is_hdf5(path):
-        raise ValueError(f"{path}: not an HDF5 file")
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as error:
-        raise ValueError(f"{path}: cannot open the HDF5 file ({error})") from error
-    with h5:
+    with open_hdf5(path) as h5:
         found = h5.attrs.get("format")
         found = found.decode() if isinstance(found, bytes) else found
         if found != FORMAT:

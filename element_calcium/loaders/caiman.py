@@ -28,6 +28,7 @@ import pathlib
 import h5py
 import numpy as np
 
+from element_calcium._hdf5 import open_hdf5
 from element_calcium.loaders._motion import LoadedMotion, as_image
 
 RESULT_SUFFIXES = (".hdf5", ".h5")
@@ -71,13 +72,7 @@ def load_caiman_motion(path: str | os.PathLike) -> LoadedMotion:
     a dataset is missing or the shapes disagree.
     """
     file = find_caiman_file(path)
-    if not h5py.is_hdf5(file):
-        raise ValueError(f"{file}: not an HDF5 file")
-    try:
-        h5 = h5py.File(file, "r")
-    except OSError as error:
-        raise ValueError(f"{file}: cannot open the HDF5 file ({error})") from error
-    with h5:
+    with open_hdf5(file) as h5:
         if _flag(h5, "params/motion/is3D", file, default=False):
             raise ValueError(f"{file}: volumetric (is3D) CaImAn motion correction is not supported")
         pw_rigid = _flag(h5, "params/motion/pw_rigid", file)
