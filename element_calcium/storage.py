@@ -2,8 +2,10 @@
 
 A movie file is one HDF5 file holding
 
-- ``/movie``: (T, H, W) frames, chunked ``(min(chunk_frames, T), H, W)`` so that reads of frame
-  ranges touch whole chunks; attribute ``fps`` (Hz) plus any attributes the writer was given;
+- ``/movie``: (T, H, W) frames, chunked in tiles of ``(min(chunk_frames, T), 64, 64)`` pixels so
+  that both reads of frame ranges and reads of a spatial region over the whole recording (source
+  extraction works patch by patch) touch few chunks; attribute ``fps`` (Hz) plus any attributes
+  the writer was given;
 - ``/timestamps``: (T,) float64 seconds;
 - root attributes ``format`` (``FORMAT``) and ``complete`` (True once every frame is written).
 
@@ -35,6 +37,7 @@ _MOVIE = "movie"
 _TIMESTAMPS = "timestamps"
 _RESERVED_ATTRS = ("fps",)
 _MAX_CHUNK_BYTES = 2**32 - 1  # HDF5 limit on the size of one chunk
+_TILE = 64  # (pixels) side of the spatial tile of a chunk
 
 
 def movie_path(output_dir: str | os.PathLike, name: str = "motion_corrected") -> pathlib.Path:
@@ -104,12 +107,9 @@ class MovieWriter:
                 )
         if int(chunk_frames) != chunk_frames or chunk_frames < 1:
             raise ValueError(f"{self.path}: chunk_frames must be a positive integer, got {chunk_frames}")
-        frame_bytes = self.shape[1] * self.shape[2] * self.dtype.itemsize
-        if frame_bytes > _MAX_CHUNK_BYTES:
-            raise ValueError(
-                f"{self.path}: one {self.shape[1]}x{self.shape[2]} frame exceeds the HDF5 chunk size limit"
-            )
-        self.chunk_frames = min(int(chunk_frames), nframes, _MAX_CHUNK_BYTES // frame_bytes)
+        self.tile = (min(self.shape[1], _TILE), min(self.shape[2], _TILE))
+        tile_bytes = self.tile[0] * self.tile[1] * self.dtype.itemsize
+        self.chunk_frames = min(int(chunk_frames), nframes, _MAX_CHUNK_BYTES // tile_bytes)
         if compression not in COMPRESSIONS:
             raise ValueError(f"{self.path}: compression must be one of {COMPRESSIONS}, got {compression!r}")
         self.compression = compression
@@ -175,8 +175,8 @@ class MovieWriter:
 
     def _create(self) -> None:
         nframes, height, width = self.shape
-        chunk_bytes = self.chunk_frames * height * width * self.dtype.itemsize
-        cache = {"rdcc_nbytes": max(chunk_bytes + 1, 1 << 20)} if self.compression else {}
+        row_bytes = self.chunk_frames * self.tile[0] * width * self.dtype.itemsize
+        cache = {"rdcc_nbytes": max(row_bytes + 1, 1 << 20)} if self.compression else {}
         self._file = h5py.File(self._temp, "x", **cache)
         self._file.attrs["format"] = FORMAT
         self._file.attrs["complete"] = False
@@ -184,7 +184,7 @@ class MovieWriter:
             _MOVIE,
             shape=self.shape,
             dtype=self.dtype,
-            chunks=(self.chunk_frames, height, width),
+            chunks=(self.chunk_frames, *self.tile),
             compression=self.compression,
         )
         self._dataset.attrs["fps"] = self.fps
@@ -240,6 +240,40 @@ class HDF5Segment:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class MovieRegions:
+    """Spatial regions of a movie file over a range of frames, for patch-wise processing.
+
+    Use as a context manager: ``with MovieRegions(path) as regions: regions.read(0, T, 0, 64, 0, 64)``.
+    ``shape`` is (T, H, W) and ``dtype`` the pixel type of the file's movie.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = pathlib.Path(path)
+        with _open_checked(self.path) as h5:
+            self.shape = tuple(int(n) for n in h5[_MOVIE].shape)
+            self.dtype = h5[_MOVIE].dtype
+        self._file: h5py.File | None = None
+
+    def __enter__(self) -> MovieRegions:
+        self._file = h5py.File(self.path, "r")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def read(self, start: int, stop: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Pixels ``[y0:y1, x0:x1]`` of frames ``start:stop``, (stop - start, y1 - y0, x1 - x0)."""
+        if self._file is None:
+            raise RuntimeError(f"{self.path}: read inside a `with MovieRegions(...)` block")
+        try:
+            return self._file[_MOVIE][start:stop, y0:y1, x0:x1]
+        except OSError as error:
+            raise ValueError(f"{self.path}: region [{y0}:{y1}, {x0}:{x1}] of frames {start}:{stop} "
+                             f"cannot be read ({error})") from error
 
 
 def open_movie(path: str | os.PathLike) -> Movie:

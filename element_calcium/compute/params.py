@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MODALITIES = ("1p", "2p")
+BACKGROUND_MODELS = ("ring", "low_rank")
+INIT_METHODS = ("greedy", "sparse_nmf")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -91,6 +93,152 @@ class MotionParams:
 
 
 @dataclass(frozen=True)
+class ExtractionParams:
+    """Source extraction: CNMF-E (one-photon) or CNMF (two-photon).
+
+    Attributes:
+        gSig: (pixels) Gaussian sigma of a soma, used for the seed filter; None derives it from
+            the parameter set's ``cell_diameter`` (diameter / 4).
+        gSiz: (pixels) side of the square around a seed that bounds a footprint's support; None
+            derives it from ``cell_diameter`` (2 * diameter + 1, odd).
+        min_corr: smallest local correlation (of the seed-filtered movie) of a seed pixel.
+        min_pnr: smallest peak-to-noise ratio (of the seed-filtered movie) of a seed pixel.
+        background: ``"ring"`` (one-photon CNMF-E ring model plus a constant per pixel) or
+            ``"low_rank"`` (two-photon: ``nb`` spatial x temporal components).
+        ring_size_factor: ring radius of the ring background model, in units of ``gSiz``.
+        nb: number of low-rank background components (``background="low_rank"``).
+        init: ``"greedy"`` (seeds from the correlation x peak-to-noise image, strongest first)
+            or ``"sparse_nmf"`` (two-photon only).
+        max_components: largest number of components initialised per patch; None: no limit.
+        merge_thr: components whose footprints overlap and whose traces correlate above this
+            are merged.
+        n_iterations: rounds of spatial and temporal updates after initialisation.
+        min_pixels: components with fewer non-zero footprint pixels are removed.
+        patch_size: (pixels) side of the square patches processed independently; a field of
+            view no larger than this is processed whole.
+        patch_overlap: (pixels) overlap of neighbouring patches; at least a cell diameter so a
+            cell on a border is whole in one of them.
+    """
+
+    gSig: float | None = None
+    gSiz: int | None = None
+    min_corr: float = 0.8
+    min_pnr: float = 10.0
+    background: str = "ring"
+    ring_size_factor: float = 1.4
+    nb: int = 1
+    init: str = "greedy"
+    max_components: int | None = None
+    merge_thr: float = 0.8
+    n_iterations: int = 2
+    min_pixels: int = 10
+    patch_size: int = 128
+    patch_overlap: int = 32
+
+    def __post_init__(self) -> None:
+        _require(self.gSig is None or self.gSig > 0, "params extraction.gSig must be > 0 pixels or null")
+        _require(self.gSiz is None or (isinstance(self.gSiz, int) and self.gSiz >= 3),
+                 "params extraction.gSiz must be an integer >= 3 pixels or null")
+        _require(-1 <= self.min_corr <= 1, f"params extraction.min_corr must be in [-1, 1], got {self.min_corr}")
+        _require(self.min_pnr >= 0, f"params extraction.min_pnr must be >= 0, got {self.min_pnr}")
+        _require(self.background in BACKGROUND_MODELS,
+                 f"params extraction.background must be one of {BACKGROUND_MODELS}, got {self.background!r}")
+        _require(self.ring_size_factor > 0, "params extraction.ring_size_factor must be > 0")
+        _require(isinstance(self.nb, int) and self.nb >= 0, "params extraction.nb must be an integer >= 0")
+        _require(self.init in INIT_METHODS, f"params extraction.init must be one of {INIT_METHODS}, got {self.init!r}")
+        _require(self.max_components is None or (isinstance(self.max_components, int) and self.max_components >= 1),
+                 "params extraction.max_components must be an integer >= 1 or null")
+        _require(0 < self.merge_thr <= 1, f"params extraction.merge_thr must be in (0, 1], got {self.merge_thr}")
+        _require(isinstance(self.n_iterations, int) and self.n_iterations >= 1,
+                 "params extraction.n_iterations must be an integer >= 1")
+        _require(isinstance(self.min_pixels, int) and self.min_pixels >= 1,
+                 "params extraction.min_pixels must be an integer >= 1")
+        _require(isinstance(self.patch_size, int) and self.patch_size >= 32,
+                 f"params extraction.patch_size must be an integer >= 32 pixels, got {self.patch_size}")
+        _require(isinstance(self.patch_overlap, int) and 0 <= self.patch_overlap < self.patch_size // 2,
+                 "params extraction.patch_overlap must be an integer in [0, patch_size / 2)")
+
+
+@dataclass(frozen=True)
+class DeconvolutionParams:
+    """Deconvolution of calcium traces into spikes (OASIS).
+
+    Attributes:
+        p: order of the autoregressive calcium model: 0 (no deconvolution: the trace is only made
+            non-negative), 1 (instant rise, exponential decay) or 2 (finite rise and decay).
+        s_min: smallest spike kept, in multiples of the trace's noise standard deviation; 0 keeps
+            every positive spike the noise-constrained fit finds.
+        noise_range: (fraction of the sampling rate) band of the power spectrum whose mean
+            power gives the noise; (0.25, 0.5) is the upper half of the spectrum.
+        optimize_g: refine the AR coefficients while fitting (otherwise estimated once from the
+            autocovariance).
+    """
+
+    p: int = 1
+    s_min: float = 0.0
+    noise_range: tuple[float, float] = (0.25, 0.5)
+    optimize_g: bool = False
+
+    def __post_init__(self) -> None:
+        value = self.noise_range
+        _require(isinstance(value, (list, tuple)) and len(value) == 2
+                 and all(isinstance(v, (int, float)) for v in value),
+                 f"params deconvolution.noise_range must be two numbers, got {value!r}")
+        object.__setattr__(self, "noise_range", (float(value[0]), float(value[1])))
+        _require(self.p in (0, 1, 2), f"params deconvolution.p must be 0, 1 or 2, got {self.p!r}")
+        _require(self.s_min >= 0, f"params deconvolution.s_min must be >= 0, got {self.s_min}")
+        low, high = self.noise_range
+        _require(0 <= low < high <= 0.5,
+                 f"params deconvolution.noise_range must satisfy 0 <= low < high <= 0.5, got {self.noise_range}")
+        _require(isinstance(self.optimize_g, bool), "params deconvolution.optimize_g must be true or false")
+
+
+@dataclass(frozen=True)
+class DffParams:
+    """dF/F: fluorescence over a running-percentile baseline.
+
+    Attributes:
+        window_s: (seconds) length of the running window the baseline is taken over.
+        percentile: percentile (0-100) of the window that is the baseline F0.
+    """
+
+    window_s: float = 30.0
+    percentile: float = 8.0
+
+    def __post_init__(self) -> None:
+        _require(self.window_s > 0, f"params dff.window_s must be > 0 seconds, got {self.window_s}")
+        _require(0 <= self.percentile <= 100, f"params dff.percentile must be in [0, 100], got {self.percentile}")
+
+
+@dataclass(frozen=True)
+class ClassificationParams:
+    """Mask classification from component quality.
+
+    Attributes:
+        min_snr: a soma's trace peaks at least this many noise standard deviations.
+        min_spatial_corr: a soma's footprint correlates at least this much with the movie
+            where and when the component is active.
+        min_area_factor, max_area_factor: a soma's area lies between these multiples of the area
+            of a disc of diameter ``cell_diameter``.
+        min_compactness: a soma's compactness (4 pi area / perimeter^2, 1 for a disc) is at
+            least this; elongated components with good signal are dendrites.
+    """
+
+    min_snr: float = 3.0
+    min_spatial_corr: float = 0.5
+    min_area_factor: float = 0.15
+    max_area_factor: float = 4.0
+    min_compactness: float = 0.4
+
+    def __post_init__(self) -> None:
+        _require(self.min_snr >= 0, "params classification.min_snr must be >= 0")
+        _require(-1 <= self.min_spatial_corr <= 1, "params classification.min_spatial_corr must be in [-1, 1]")
+        _require(0 <= self.min_area_factor < self.max_area_factor,
+                 "params classification.min_area_factor must be >= 0 and below max_area_factor")
+        _require(0 <= self.min_compactness <= 1, "params classification.min_compactness must be in [0, 1]")
+
+
+@dataclass(frozen=True)
 class ProcessingParams:
     """Compute parameters of one processing run.
 
@@ -98,32 +246,60 @@ class ProcessingParams:
         modality: ``"1p"`` (one-photon, e.g. head-mounted Miniscope) or ``"2p"`` (two-photon).
         cell_diameter: (pixels) expected soma diameter; filters and patch sizes derive from it.
         motion: motion-correction parameters.
+        extraction: source-extraction parameters.
+        deconvolution: deconvolution parameters (used inside extraction and for spikes).
+        dff: dF/F parameters.
+        classification: mask-classification parameters.
     """
 
     modality: str
     cell_diameter: float
     motion: MotionParams
+    extraction: ExtractionParams = ExtractionParams()
+    deconvolution: DeconvolutionParams = DeconvolutionParams()
+    dff: DffParams = DffParams()
+    classification: ClassificationParams = ClassificationParams()
 
     def __post_init__(self) -> None:
         _require(self.modality in MODALITIES, f"params 'modality' must be one of {MODALITIES}, got {self.modality!r}")
         _require(self.cell_diameter > 0, f"params cell_diameter must be > 0 pixels, got {self.cell_diameter}")
+        _require(self.modality == "2p" or self.extraction.init == "greedy",
+                 "params extraction.init 'sparse_nmf' is for two-photon data; one-photon uses 'greedy'")
 
     def to_dict(self) -> dict[str, Any]:
         as_dict = dataclasses.asdict(self)
-        as_dict["motion"] = {name: list(v) if isinstance(v, tuple) else v for name, v in as_dict["motion"].items()}
+        for section in _SECTIONS:
+            as_dict[section] = {name: list(v) if isinstance(v, tuple) else v for name, v in as_dict[section].items()}
         return as_dict
 
     @classmethod
     def from_dict(cls, params: dict[str, Any]) -> ProcessingParams:
         """Build from a complete parameter dictionary (as stored in ProcessingParamSet)."""
-        return cls(**{**params, "motion": MotionParams(**params["motion"])})
+        sections = {name: section_type(**params.get(name, {})) for name, section_type in _SECTIONS.items()}
+        return cls(**{**params, **sections})
 
+
+_SECTIONS = {
+    "motion": MotionParams,
+    "extraction": ExtractionParams,
+    "deconvolution": DeconvolutionParams,
+    "dff": DffParams,
+    "classification": ClassificationParams,
+}
 
 _DEFAULTS = {
     "1p": ProcessingParams(
-        modality="1p", cell_diameter=12.0, motion=MotionParams(pw_rigid=False, max_shift=20.0, highpass=True)
+        modality="1p",
+        cell_diameter=12.0,
+        motion=MotionParams(pw_rigid=False, max_shift=20.0, highpass=True),
+        extraction=ExtractionParams(background="ring", init="greedy"),
     ),
-    "2p": ProcessingParams(modality="2p", cell_diameter=12.0, motion=MotionParams(pw_rigid=True, max_shift=15.0)),
+    "2p": ProcessingParams(
+        modality="2p",
+        cell_diameter=12.0,
+        motion=MotionParams(pw_rigid=True, max_shift=15.0),
+        extraction=ExtractionParams(background="low_rank", init="greedy", min_corr=0.8, min_pnr=5.0),
+    ),
 }
 
 

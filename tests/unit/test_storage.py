@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from element_calcium.readers.movie import Movie
-from element_calcium.storage import FORMAT, MovieWriter, movie_path, open_movie, read_movie_attrs
+from element_calcium.storage import FORMAT, MovieRegions, MovieWriter, movie_path, open_movie, read_movie_attrs
 from memory_checks import chunked_sum_and_peak
 
 
@@ -70,6 +70,22 @@ def test_uneven_blocks_and_chunks(tmp_path):
         assert h5["movie"].compression is None
         assert h5.attrs["format"] == FORMAT
     np.testing.assert_array_equal(open_movie(path)[:], frames)
+
+
+def test_large_frames_are_chunked_in_tiles_and_regions_read_back(tmp_path):
+    frames = random_movie((30, 150, 70), np.uint8, seed=3)
+    path = write_movie(tmp_path / "m.h5", frames, chunk_frames=16)
+    with h5py.File(path, "r") as h5:
+        assert h5["movie"].chunks == (16, 64, 64)
+    with MovieRegions(path) as regions:
+        assert regions.shape == (30, 150, 70) and regions.dtype == np.uint8
+        np.testing.assert_array_equal(regions.read(5, 30, 60, 140, 10, 70), frames[5:30, 60:140, 10:70])
+
+
+def test_region_read_outside_the_context_is_refused(tmp_path):
+    path = write_movie(tmp_path / "m.h5", random_movie((3, 4, 4), np.uint8))
+    with pytest.raises(RuntimeError, match="MovieRegions"):
+        MovieRegions(path).read(0, 1, 0, 1, 0, 1)
 
 
 def test_chunk_never_longer_than_the_movie(tmp_path):
