@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 from numpy.typing import DTypeLike
 
-from element_calcium._hdf5 import open_hdf5
+from element_calcium._hdf5 import fsync, open_hdf5
 from element_calcium.readers.movie import Movie
 
 FORMAT = "element_calcium.movie/1"
@@ -166,7 +166,7 @@ class MovieWriter:
             self._file.attrs["complete"] = True
             self._file.close()
             self._file = self._dataset = None
-            _fsync(self._temp)
+            fsync(self._temp)
             os.replace(self._temp, self.path)
         except BaseException:
             self._discard()
@@ -331,11 +331,3 @@ def _plain(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-def _fsync(path: pathlib.Path) -> None:
-    handle = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
