@@ -25,11 +25,13 @@ from . import readers, storage
 from .compute import motion
 from .compute.params import ProcessingParams
 from .loaders.caiman import load_caiman_motion
+from .loaders.minian import load_minian_motion
 from .loaders.suite2p import load_suite2p_motion
 
 LOADERS: dict[str, Callable[[Path], Any]] = {
     "caiman": load_caiman_motion,
     "suite2p": load_suite2p_motion,
+    "minian": load_minian_motion,
 }
 COMPUTED_METHOD = "element_calcium"
 

@@ -1,5 +1,14 @@
 """CaImAn results: the HDF5 file saved after a CaImAn run, read with h5py.
 
+Source extraction lives where ``CNMF.save()`` puts it (CaImAn's ``save_dict_to_hdf5``): the
+group ``/estimates`` holds ``A`` as a group of the CSC parts ``data``, ``indices``, ``indptr``
+and ``shape`` (pixels x components), and ``C``, ``S``, ``YrA``, ``F_dff`` (components x
+frames), ``idx_components`` / ``idx_components_bad`` (component indices), ``b``, ``f``;
+attributes that were None are stored as the string ``"NoneType"``. The field of view
+``dims`` (rows, columns) is in ``/estimates/dims`` or ``/dims``, the frame rate in
+``/params/data/fr``. The rows of ``A`` index pixels in Fortran order, as CaImAn reshapes with
+``order='F'``: pixel ``x * height + y``.
+
 Motion correction lives in the group ``/motion_correction`` as element-interface's
 ``caiman_loader`` writes it (and element-miniscope reads it): ``shifts_rig`` (T, 2) for rigid
 runs; ``x_shifts_els`` / ``y_shifts_els`` (T, n_blocks) and ``coord_shifts_els`` (n_blocks, 4)
@@ -27,20 +36,26 @@ import pathlib
 
 import h5py
 import numpy as np
+import scipy.sparse
 
 from element_calcium._hdf5 import open_hdf5
+from element_calcium.loaders._extraction import LoadedExtraction, as_footprints, as_traces, check_same_shape
 from element_calcium.loaders._motion import LoadedMotion, as_image
 
 RESULT_SUFFIXES = (".hdf5", ".h5")
 MOTION_GROUP = "motion_correction"
+ESTIMATES_GROUP = "estimates"
 _IMAGES = ("reference_image", "average_image", "correlation_image", "max_image")
+_NONE = "NoneType"
+_DIMS = ("estimates/dims", "dims", "params/data/dims")
 
 
-def find_caiman_file(path: str | os.PathLike) -> pathlib.Path:
+def find_caiman_file(path: str | os.PathLike, *, group: str = MOTION_GROUP) -> pathlib.Path:
     """The CaImAn results file at ``path``: the file itself, or the one results file in a folder.
 
     In a folder, the candidates are its ``*.hdf5`` / ``*.h5`` files; when there are several,
-    those holding a ``/motion_correction`` group (input movies saved as HDF5 have none).
+    those holding the group ``group`` (``/motion_correction`` for motion, ``/estimates`` for
+    source extraction; input movies saved as HDF5 have neither).
     Raises FileNotFoundError if nothing is there, ValueError if the choice is ambiguous.
     """
     path = pathlib.Path(path)
@@ -52,7 +67,7 @@ def find_caiman_file(path: str | os.PathLike) -> pathlib.Path:
     if not candidates:
         raise FileNotFoundError(f"{path}: no CaImAn results file (*.hdf5 or *.h5) in the folder")
     if len(candidates) > 1:
-        candidates = [p for p in candidates if _has_motion_group(p)] or candidates
+        candidates = [p for p in candidates if _has_group(p, group)] or candidates
     if len(candidates) > 1:
         names = ", ".join(p.name for p in candidates)
         raise ValueError(f"{path}: several candidate CaImAn results files ({names}); give the file itself")
@@ -112,6 +127,171 @@ def load_caiman_motion(path: str | os.PathLike) -> LoadedMotion:
         raise ValueError(f"{file}: {error}") from error
 
 
+def load_caiman_extraction(path: str | os.PathLike) -> LoadedExtraction:
+    """Footprints and traces of a CaImAn CNMF / CNMF-E run saved with ``CNMF.save()``.
+
+    path: a CaImAn results HDF5 file, or a folder holding it (see :func:`find_caiman_file`).
+    Footprints come from ``A`` with the pixels reordered from CaImAn's Fortran order to
+    ``y * width + x``; a dense ``A`` dataset (pixels x components) is read too. ``mask_ids``
+    are the column indices of ``A``. Traces: ``fluorescence`` = ``C + YrA`` (the denoised trace
+    plus its residual, CaImAn's raw trace), ``denoised`` = ``C``, ``spikes`` = ``S``, ``dff`` =
+    ``F_dff``; ``neuropil`` and ``confidence`` are None. ``accepted`` marks the components of
+    ``idx_components`` (else those not in ``idx_components_bad``; None when neither was
+    saved). ``fps`` is ``/params/data/fr``. ``S``, ``F_dff`` and the rest may be missing or
+    None; ``A``, ``C``, ``YrA`` and the field of view may not. Volumetric (3-D) runs are not
+    supported.
+
+    Raises FileNotFoundError if nothing is found, ValueError naming the file and dataset when
+    a dataset is missing or malformed or the shapes disagree.
+    """
+    file = find_caiman_file(path, group=ESTIMATES_GROUP)
+    with open_hdf5(file) as h5:
+        estimates = h5.get(ESTIMATES_GROUP)
+        if not isinstance(estimates, h5py.Group):
+            raise ValueError(f"{file}: no group '/{ESTIMATES_GROUP}' (the CNMF results were not saved)")
+        height, width = _field_of_view(h5, file)
+        footprints = _footprints(estimates, height, width, file)
+        traces = {}
+        for name in ("C", "YrA", "S", "F_dff"):
+            value = _stored(estimates, name)
+            if value is None and name in ("C", "YrA"):
+                raise ValueError(f"{file}: dataset '/{ESTIMATES_GROUP}/{name}' is missing")
+            traces[name] = None if value is None else as_traces(value, f"/{ESTIMATES_GROUP}/{name}", file)
+        accepted = _accepted(estimates, footprints.shape[1], file)
+        fps = _frame_rate(h5, file)
+    check_same_shape({f"/{ESTIMATES_GROUP}/{name}": trace for name, trace in traces.items()}, file)
+    if traces["C"].shape[0] != footprints.shape[1]:
+        raise ValueError(
+            f"{file}: '/{ESTIMATES_GROUP}/A' has {footprints.shape[1]} components "
+            f"but '/{ESTIMATES_GROUP}/C' has {traces['C'].shape[0]}"
+        )
+    try:
+        return LoadedExtraction(
+            source=file,
+            height=height,
+            width=width,
+            footprints=footprints,
+            mask_ids=np.arange(footprints.shape[1], dtype=np.int64),
+            fluorescence=traces["C"] + traces["YrA"],
+            neuropil=None,
+            denoised=traces["C"],
+            spikes=traces["S"],
+            dff=traces["F_dff"],
+            accepted=accepted,
+            confidence=None,
+            fps=fps,
+        )
+    except ValueError as error:
+        raise ValueError(f"{file}: {error}") from error
+
+
+def _field_of_view(h5: h5py.File, file: pathlib.Path) -> tuple[int, int]:
+    """(height, width) from the first of ``_DIMS`` that holds a value."""
+    for name in _DIMS:
+        dims = _stored(h5, name)
+        if dims is None:
+            continue
+        dims = np.asarray(dims)
+        if dims.ndim != 1 or dims.dtype.kind not in "iu" or np.any(dims < 1):
+            raise ValueError(f"{file}: '/{name}' must be positive integer sizes (rows, columns), found {dims!r}")
+        if dims.size != 2:
+            raise ValueError(
+                f"{file}: '/{name}' is {tuple(dims.tolist())}: only 2-D (rows, columns) results are supported"
+            )
+        return int(dims[0]), int(dims[1])
+    looked = ", ".join(f"'/{name}'" for name in _DIMS)
+    raise ValueError(f"{file}: the field of view is not stored (none of {looked})")
+
+
+def _footprints(estimates: h5py.Group, height: int, width: int, file: pathlib.Path) -> scipy.sparse.csc_array:
+    """``A`` as (height * width, N) footprints with rows ``y * width + x``."""
+    name = f"/{ESTIMATES_GROUP}/A"
+    item = estimates.get("A")
+    if isinstance(item, h5py.Group):
+        parts = {part: _array(item, part, file) for part in ("data", "indices", "indptr", "shape")}
+        matrix = _csc_parts(parts, name, file)
+    else:
+        dense = _stored(estimates, "A")
+        if dense is None:
+            raise ValueError(f"{file}: dataset '{name}' is missing")
+        if dense.ndim != 2 or dense.dtype.kind not in "iuf":
+            raise ValueError(
+                f"{file}: '{name}' must be a numeric (pixels, components) matrix, got {dense.shape} {dense.dtype}"
+            )
+        matrix = scipy.sparse.csc_array(dense)
+    if matrix.shape[0] != height * width:
+        raise ValueError(
+            f"{file}: '{name}' has {matrix.shape[0]} pixel rows but the field of view is {height} x {width} "
+            f"= {height * width} pixels"
+        )
+    if not np.isfinite(matrix.data).all():
+        raise ValueError(f"{file}: '{name}' holds NaN or infinite values")
+    fortran_rows = matrix.indices.astype(np.int64)
+    rows = (fortran_rows % height) * width + fortran_rows // height
+    return as_footprints(scipy.sparse.csc_array((matrix.data, rows, matrix.indptr), shape=matrix.shape))
+
+
+def _csc_parts(parts: dict[str, np.ndarray], name: str, file: pathlib.Path) -> scipy.sparse.csc_array:
+    """The CSC matrix saved as ``data``, ``indices``, ``indptr`` and ``shape``, checked."""
+    data, indices, indptr, shape = (parts[key] for key in ("data", "indices", "indptr", "shape"))
+    problem = None
+    if shape.shape != (2,) or shape.dtype.kind not in "iu" or np.any(shape < 0):
+        problem = f"'shape' must be two sizes, found {shape!r}"
+    elif data.ndim != 1 or data.dtype.kind not in "iuf":
+        problem = f"'data' must be a 1-D numeric array, got {data.shape} {data.dtype}"
+    elif indices.shape != data.shape or indices.dtype.kind not in "iu":
+        problem = f"'indices' must be integers, one per value of 'data', got {indices.shape} {indices.dtype}"
+    elif indptr.shape != (shape[1] + 1,) or indptr.dtype.kind not in "iu":
+        problem = f"'indptr' must be {shape[1] + 1} integers (columns + 1), got {indptr.shape} {indptr.dtype}"
+    elif indptr[0] != 0 or indptr[-1] != data.size or np.any(np.diff(indptr) < 0):
+        problem = f"'indptr' must rise from 0 to {data.size} (the number of values)"
+    elif indices.size and (indices.min() < 0 or indices.max() >= shape[0]):
+        problem = f"'indices' must lie in [0, {shape[0]})"
+    if problem is not None:
+        raise ValueError(f"{file}: '{name}' is not a valid CSC matrix: {problem}")
+    return scipy.sparse.csc_array((data, indices, indptr), shape=(int(shape[0]), int(shape[1])))
+
+
+def _accepted(estimates: h5py.Group, nmasks: int, file: pathlib.Path) -> np.ndarray | None:
+    """(N,) bool from ``idx_components`` (accepted) or ``idx_components_bad`` (rejected), else None."""
+    for name, good in (("idx_components", True), ("idx_components_bad", False)):
+        indices = _stored(estimates, name)
+        if indices is None:
+            continue
+        indices = np.asarray(indices).ravel()
+        if indices.dtype.kind not in "iu" or (indices.size and (indices.min() < 0 or indices.max() >= nmasks)):
+            raise ValueError(
+                f"{file}: '/{ESTIMATES_GROUP}/{name}' must be component indices in [0, {nmasks}), found {indices!r}"
+            )
+        accepted = np.full(nmasks, not good)
+        accepted[indices] = good
+        return accepted
+    return None
+
+
+def _frame_rate(h5: h5py.File, file: pathlib.Path) -> float | None:
+    value = _stored(h5, "params/data/fr")
+    if value is None:
+        return None
+    value = np.asarray(value)
+    if value.shape != () or value.dtype.kind not in "iuf" or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{file}: '/params/data/fr' must be a positive frame rate, found {value!r}")
+    return float(value)
+
+
+def _stored(group: h5py.Group, name: str) -> np.ndarray | None:
+    """The dataset ``name`` under ``group``, or None when it is missing or was saved as None."""
+    item = group.get(name)
+    if not isinstance(item, h5py.Dataset):
+        return None
+    value = item[()]
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if isinstance(value, str) and value == _NONE:
+        return None
+    return np.asarray(value)
+
+
 def _blocks(group: h5py.Group, file: pathlib.Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(T, n_blocks, 2) tissue motion per block and the (n_blocks, 2) row and column ranges."""
     x_shifts = _array(group, "x_shifts_els", file)
@@ -151,11 +331,11 @@ def _flag(h5: h5py.File, name: str, file: pathlib.Path, *, default: bool | None 
     raise ValueError(f"{file}: '/{name}' must be true or false, found {value!r}")
 
 
-def _has_motion_group(path: pathlib.Path) -> bool:
+def _has_group(path: pathlib.Path, group: str) -> bool:
     if not h5py.is_hdf5(path):
         return False
     try:
         with h5py.File(path, "r") as h5:
-            return isinstance(h5.get(MOTION_GROUP), h5py.Group)
+            return isinstance(h5.get(group), h5py.Group)
     except OSError:
         return False

@@ -1,6 +1,13 @@
-"""suite2p results: the ``ops.npy`` of a plane folder, read with NumPy.
+"""suite2p results: the files of a plane folder, read with NumPy.
 
-``ops.npy`` is a pickled dict; loading it runs pickle, so it must come from a trusted source.
+``ops.npy`` (a dict) and ``stat.npy`` (an object array of dicts, one per ROI) are pickled;
+loading them runs pickle, so they must come from a trusted source. The traces ``F.npy``,
+``Fneu.npy`` and ``spks.npy`` are (N, T) float32 and ``iscell.npy`` is (N, 2): 1/0 for cell /
+not a cell, then the classifier's probability. Each ROI of ``stat.npy`` lists its pixels in
+``ypix`` (rows) and ``xpix`` (columns) of the full (Ly, Lx) frame with weights ``lam``;
+``overlap`` flags pixels shared with other ROIs, which suite2p leaves out of the fluorescence
+but which still belong to the ROI.
+
 Motion correction keys: ``yoff``, ``xoff`` (T,) rigid offsets; with ``nonrigid`` True,
 ``yoff1``, ``xoff1`` (T, n_blocks) and the block layout ``yblock``, ``xblock`` (lists of
 [start, end) pixel ranges); ``refImg``, ``meanImg`` (Ly, Lx); ``Vcorr`` and ``max_proj``
@@ -21,7 +28,14 @@ import pickle
 import re
 
 import numpy as np
+import scipy.sparse
 
+from element_calcium.loaders._extraction import (
+    LoadedExtraction,
+    as_traces,
+    check_same_shape,
+    footprints_from_pixels,
+)
 from element_calcium.loaders._motion import LoadedMotion, as_image
 
 _PLANE_FOLDER = re.compile(r"plane(\d+)")
@@ -96,6 +110,138 @@ def load_suite2p_motion(path: str | os.PathLike, *, plane: int = 0) -> LoadedMot
         )
     except ValueError as error:
         raise ValueError(f"{file}: {error}") from error
+
+
+def load_suite2p_extraction(folder: str | os.PathLike, *, plane: int = 0) -> LoadedExtraction:
+    """ROIs and traces of one suite2p plane.
+
+    folder: see :func:`find_ops_file`; the other files are read from the folder of that ops.npy.
+    ops.npy and stat.npy are unpickled: load only files from a trusted source.
+    Footprints are each ROI's ``lam`` at its (``ypix``, ``xpix``) pixels, overlapping pixels
+    included, in the (``Ly``, ``Lx``) frame. ``mask_ids`` are the ROI indices. Traces:
+    ``fluorescence`` = ``F``, ``neuropil`` = ``Fneu``, ``spikes`` = ``spks`` (None without
+    spks.npy); ``denoised`` and ``dff`` are None. ``accepted`` = ``iscell[:, 0]`` and
+    ``confidence`` = ``iscell[:, 1]`` (None without iscell.npy). ``fps`` is ops ``fs``.
+
+    Raises FileNotFoundError when ops.npy, stat.npy, F.npy or Fneu.npy is missing, ValueError
+    naming the file when one is unreadable or malformed or the files disagree.
+    """
+    ops_file = find_ops_file(folder, plane=plane)
+    plane_folder = ops_file.parent
+    ops = _load_ops(ops_file)
+    height, width = _integer(ops, "Ly", ops_file), _integer(ops, "Lx", ops_file)
+    fps = _frame_rate(ops, ops_file)
+    traces = {
+        name: _load_traces(plane_folder / name, required=name != "spks.npy")
+        for name in ("F.npy", "Fneu.npy", "spks.npy")
+    }
+    check_same_shape(traces, plane_folder)
+    nmasks = traces["F.npy"].shape[0]
+    stat = _load_stat(plane_folder / "stat.npy")
+    if stat.shape != (nmasks,):
+        raise ValueError(f"{plane_folder}: 'stat.npy' has {stat.size} ROIs but 'F.npy' has {nmasks}")
+    footprints = _stat_footprints(stat, height, width, plane_folder / "stat.npy")
+    accepted, confidence = _iscell(plane_folder / "iscell.npy", nmasks)
+    try:
+        return LoadedExtraction(
+            source=plane_folder,
+            height=height,
+            width=width,
+            footprints=footprints,
+            mask_ids=np.arange(nmasks, dtype=np.int64),
+            fluorescence=traces["F.npy"],
+            neuropil=traces["Fneu.npy"],
+            denoised=None,
+            spikes=traces["spks.npy"],
+            dff=None,
+            accepted=accepted,
+            confidence=confidence,
+            fps=fps,
+        )
+    except ValueError as error:
+        raise ValueError(f"{plane_folder}: {error}") from error
+
+
+def _load_npy(file: pathlib.Path, *, allow_pickle: bool = False) -> np.ndarray:
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: suite2p output file not found")
+    try:
+        return np.load(file, allow_pickle=allow_pickle)
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as error:
+        raise ValueError(f"{file}: cannot be read as a .npy file ({error})") from error
+
+
+def _load_traces(file: pathlib.Path, *, required: bool) -> np.ndarray | None:
+    if not required and not file.exists():
+        return None
+    return as_traces(_load_npy(file), file.name, file)
+
+
+def _load_stat(file: pathlib.Path) -> np.ndarray:
+    stat = _load_npy(file, allow_pickle=True)
+    if stat.ndim != 1 or stat.dtype != object:
+        raise ValueError(f"{file}: expected a 1-D object array of ROI dicts, got {stat.shape} {stat.dtype}")
+    return stat
+
+
+def _stat_footprints(stat: np.ndarray, height: int, width: int, file: pathlib.Path) -> scipy.sparse.csc_array:
+    """(Ly * Lx, N) footprints: ``lam`` at (``ypix``, ``xpix``) of each ROI."""
+    masks, rows, columns, weights = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], []
+    for index, roi in enumerate(stat):
+        if not isinstance(roi, dict):
+            raise ValueError(f"{file}: ROI {index} is a {type(roi).__name__}, not a dict")
+        missing = [key for key in ("ypix", "xpix", "lam") if roi.get(key) is None]
+        if missing:
+            raise ValueError(f"{file}: ROI {index} has no {', '.join(repr(key) for key in missing)}")
+        ypix, xpix, lam = (np.asarray(roi[key]).ravel() for key in ("ypix", "xpix", "lam"))
+        if not ypix.shape == xpix.shape == lam.shape:
+            raise ValueError(
+                f"{file}: ROI {index} has {ypix.size} 'ypix', {xpix.size} 'xpix' and {lam.size} 'lam': "
+                "one of each per pixel expected"
+            )
+        if ypix.dtype.kind not in "iu" or xpix.dtype.kind not in "iu" or lam.dtype.kind not in "iuf":
+            raise ValueError(f"{file}: ROI {index} must have integer 'ypix', 'xpix' and numeric 'lam'")
+        if ypix.size and (min(ypix.min(), xpix.min()) < 0 or ypix.max() >= height or xpix.max() >= width):
+            raise ValueError(f"{file}: ROI {index} has pixels outside the {height} x {width} frame ('Ly' x 'Lx')")
+        if not np.isfinite(lam).all():
+            raise ValueError(f"{file}: ROI {index} has NaN or infinite 'lam'")
+        masks.append(np.full(ypix.size, index, dtype=np.int64))
+        rows.append(ypix)
+        columns.append(xpix)
+        weights.append(lam.astype(np.float32))
+    return footprints_from_pixels(
+        np.concatenate(masks),
+        np.concatenate(rows),
+        np.concatenate(columns),
+        np.concatenate([np.zeros(0, np.float32), *weights]),
+        height=height,
+        width=width,
+        nmasks=stat.size,
+    )
+
+
+def _iscell(file: pathlib.Path, nmasks: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(accepted, confidence) from iscell.npy, or (None, None) without it."""
+    if not file.exists():
+        return None, None
+    iscell = _load_npy(file)
+    if iscell.shape != (nmasks, 2) or iscell.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{file}: expected ({nmasks}, 2) numbers (is a cell, probability), got {iscell.shape} {iscell.dtype}"
+        )
+    if not np.isin(iscell[:, 0], (0, 1)).all():
+        raise ValueError(f"{file}: the first column must be 1 (cell) or 0 (not a cell)")
+    return iscell[:, 0].astype(bool), iscell[:, 1].astype(np.float32)
+
+
+def _frame_rate(ops: dict, file: pathlib.Path) -> float | None:
+    fs = ops.get("fs")
+    if fs is None:
+        return None
+    number = not isinstance(fs, bool) and isinstance(fs, (int, float, np.integer, np.floating))
+    if not number or not np.isfinite(fs) or fs <= 0:
+        raise ValueError(f"{file}: 'fs' must be a positive frame rate, found {fs!r}")
+    return float(fs)
 
 
 def _load_ops(file: pathlib.Path) -> dict:
