@@ -99,13 +99,15 @@ class ExtractionParams:
     Attributes:
         gSig: (pixels) Gaussian sigma of a soma, used for the seed filter; None derives it from
             the parameter set's ``cell_diameter`` (diameter / 4).
-        gSiz: (pixels) side of the square around a seed that bounds a footprint's support; None
-            derives it from ``cell_diameter`` (2 * diameter + 1, odd).
+        gSiz: (pixels, odd) side of the square around a seed that bounds a footprint's initial
+            support and of the seed filter; None derives it from ``cell_diameter``
+            (2 * round(diameter) + 1).
         min_corr: smallest local correlation (of the seed-filtered movie) of a seed pixel.
         min_pnr: smallest peak-to-noise ratio (of the seed-filtered movie) of a seed pixel.
         background: ``"ring"`` (one-photon CNMF-E ring model plus a constant per pixel) or
             ``"low_rank"`` (two-photon: ``nb`` spatial x temporal components).
-        ring_size_factor: ring radius of the ring background model, in units of ``gSiz``.
+        ring_size_factor: ring radius of the ring background model in units of ``gSiz / 2`` (CNMF-E): the
+            radius is ``ring_size_factor * gSiz / 2`` pixels.
         nb: number of low-rank background components (``background="low_rank"``).
         init: ``"greedy"`` (seeds from the correlation x peak-to-noise image, strongest first)
             or ``"sparse_nmf"`` (two-photon only).
@@ -115,7 +117,8 @@ class ExtractionParams:
         n_iterations: rounds of spatial and temporal updates after initialisation.
         min_pixels: components with fewer non-zero footprint pixels are removed.
         patch_size: (pixels) side of the square patches processed independently; a field of
-            view no larger than this is processed whole.
+            view no larger than this is processed whole. 144 covers a 256-pixel field of view with
+            2 x 2 patches (128 would need 3 x 3, 1.8 times the pixels).
         patch_overlap: (pixels) overlap of neighbouring patches; at least a cell diameter so a
             cell on a border is whole in one of them.
     """
@@ -132,13 +135,13 @@ class ExtractionParams:
     merge_thr: float = 0.8
     n_iterations: int = 2
     min_pixels: int = 10
-    patch_size: int = 128
+    patch_size: int = 144
     patch_overlap: int = 32
 
     def __post_init__(self) -> None:
         _require(self.gSig is None or self.gSig > 0, "params extraction.gSig must be > 0 pixels or null")
-        _require(self.gSiz is None or (isinstance(self.gSiz, int) and self.gSiz >= 3),
-                 "params extraction.gSiz must be an integer >= 3 pixels or null")
+        _require(self.gSiz is None or (isinstance(self.gSiz, int) and self.gSiz >= 3 and self.gSiz % 2 == 1),
+                 "params extraction.gSiz must be an odd integer >= 3 pixels or null")
         _require(-1 <= self.min_corr <= 1, f"params extraction.min_corr must be in [-1, 1], got {self.min_corr}")
         _require(self.min_pnr >= 0, f"params extraction.min_pnr must be >= 0, got {self.min_pnr}")
         _require(self.background in BACKGROUND_MODELS,

@@ -1,0 +1,113 @@
+"""CNMF-E ring background model on a spatially downsampled grid.
+
+The background of a pixel is a constant ``b0`` plus a fluctuation predicted, frame by frame, from the
+residual (movie minus components minus ``b0``) on a ring around it:
+
+    B_t = b0 + up(W down(Y_t - A C_t - b0))
+
+``down`` averages ``SSUB`` x ``SSUB`` blocks, ``up`` interpolates linearly back to full size. Each row of the
+sparse ``W`` holds the ridge-regression weights of one coarse pixel on ``RING_POINTS`` coarse pixels evenly
+spaced in angle on a circle of radius ``ring_size_factor * gSiz / 2`` (full-size pixels) around it: beyond a
+cell's own footprint, so a cell's activity is not taken for background. Frames are averaged in blocks down to
+at most ``FIT_FRAMES`` for the fit; the background varies slowly, so little is lost.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import sparse
+
+SSUB = 2
+RING_POINTS = 32
+FIT_FRAMES = 500
+_RIDGE = 1e-3  # ridge penalty relative to the mean diagonal of each pixel's ring Gram matrix
+_PIXEL_CHUNK = 256
+
+
+@dataclass
+class RingModel:
+    """A fitted ring model of an (h, w) patch.
+
+    Attributes:
+        shape: (h, w) full-size patch shape.
+        coarse_shape: (h', w') downsampled shape.
+        weights: (h' w', h' w') float32 CSR ring weights W.
+    """
+
+    shape: tuple[int, int]
+    coarse_shape: tuple[int, int]
+    weights: sparse.csr_array
+
+
+def coarse_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """(h', w') of the downsampled grid of an (h, w) patch."""
+    return math.ceil(shape[0] / SSUB), math.ceil(shape[1] / SSUB)
+
+
+def downsample(frames: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(n, h, w) float32 frames averaged over SSUB x SSUB blocks: (n, h' w') float32."""
+    target = coarse_shape(shape)
+    out = np.empty((len(frames), target[0] * target[1]), dtype=np.float32)
+    for frame, small in zip(frames, out):
+        small[:] = cv2.resize(frame, (target[1], target[0]), interpolation=cv2.INTER_AREA).ravel()
+    return out
+
+
+def upsample(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(n, h' w') float32 coarse frames interpolated linearly to (n, h * w) float32."""
+    small = coarse_shape(shape)
+    out = np.empty((len(coarse), shape[0] * shape[1]), dtype=np.float32)
+    for frame, big in zip(coarse, out):
+        big[:] = cv2.resize(frame.reshape(small), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR).ravel()
+    return out
+
+
+def ring_offsets(radius: float) -> np.ndarray:
+    """(K, 2) distinct integer (dy, dx) coarse-pixel offsets on a circle of ``radius`` coarse pixels."""
+    angles = np.linspace(0.0, 2 * np.pi, RING_POINTS, endpoint=False)
+    offsets = np.round(np.stack([radius * np.sin(angles), radius * np.cos(angles)], axis=1)).astype(int)
+    return np.unique(offsets, axis=0)
+
+
+def fit(residual: np.ndarray, shape: tuple[int, int], *, radius: float) -> RingModel:
+    """Fit W on ``residual`` (T, h' w') float32 coarse residual frames (movie - components - b0, downsampled).
+
+    ``radius`` is the ring radius in full-size pixels.
+    """
+    small = coarse_shape(shape)
+    n_pixels = small[0] * small[1]
+    block = max(1, math.ceil(len(residual) / FIT_FRAMES))
+    n_blocks = len(residual) // block
+    data = residual[: n_blocks * block].reshape(n_blocks, block, n_pixels).mean(axis=1) if block > 1 else residual
+    data = np.concatenate([data, np.zeros((len(data), 1), dtype=np.float32)], axis=1)  # column n_pixels: zero
+    offsets = ring_offsets(max(radius / SSUB, 1.0))
+    yy, xx = np.divmod(np.arange(n_pixels), small[1])
+    ny = yy[:, None] + offsets[None, :, 0]
+    nx = xx[:, None] + offsets[None, :, 1]
+    inside = (ny >= 0) & (ny < small[0]) & (nx >= 0) & (nx < small[1])
+    neighbours = np.where(inside, ny * small[1] + nx, n_pixels)
+    weights = np.zeros(neighbours.shape, dtype=np.float32)
+    for start in range(0, n_pixels, _PIXEL_CHUNK):
+        stop = min(start + _PIXEL_CHUNK, n_pixels)
+        ring = data[:, neighbours[start:stop]].transpose(1, 2, 0)  # (c, K, T)
+        gram = ring @ ring.transpose(0, 2, 1)
+        target = ring @ data[:, start:stop].T[:, :, None]
+        ridge = _RIDGE * np.trace(gram, axis1=1, axis2=2) / gram.shape[1] + 1e-12
+        gram += ridge[:, None, None] * np.eye(gram.shape[1], dtype=np.float32)
+        weights[start:stop] = np.linalg.solve(gram.astype(np.float64), target.astype(np.float64))[:, :, 0]
+    weights[~inside] = 0.0
+    rows = np.repeat(np.arange(n_pixels), neighbours.shape[1])
+    matrix = sparse.csr_array(
+        (weights.ravel(), (rows, np.minimum(neighbours, n_pixels - 1).ravel())), shape=(n_pixels, n_pixels)
+    )
+    matrix.eliminate_zeros()
+    return RingModel(shape=shape, coarse_shape=small, weights=matrix.astype(np.float32))
+
+
+def predict(model: RingModel, coarse_residual: np.ndarray) -> np.ndarray:
+    """(n, h' w') float32 coarse background fluctuations ``W down(residual)`` of (n, h' w') coarse residuals."""
+    return np.asarray((model.weights @ coarse_residual.T).T, dtype=np.float32)

@@ -1,0 +1,80 @@
+"""Seed images of source extraction: the CNMF-E seed filter, per-pixel noise, peak-to-noise and local correlation.
+
+All arrays are NumPy float32; frames are (T, h, w). OpenCV does the per-frame filtering.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CORR_THRESHOLD = 2.0  # filtered values below this many noise levels are zeroed before the correlation image
+
+
+def seed_kernel(gSig: float, gSiz: int) -> np.ndarray:
+    """(gSiz, gSiz) float32 CNMF-E seed filter: a Gaussian of sigma ``gSig`` minus its mean over a disc.
+
+    The disc is where the Gaussian exceeds its value at the middle of the kernel's edge (radius about
+    gSiz / 2); the kernel is zero outside it and sums to zero, so it removes any background that is smooth
+    on the scale of a cell and keeps cell-sized blobs.
+    """
+    gaussian = cv2.getGaussianKernel(gSiz, gSig, cv2.CV_64F)
+    psf = gaussian @ gaussian.T
+    inside = psf >= psf[0].max()
+    psf = psf - psf[inside].mean()
+    psf[~inside] = 0.0
+    return psf.astype(np.float32)
+
+
+def filter_frames(frames: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Each (h, w) frame of ``frames`` (T, h, w) float32 filtered with ``kernel`` (mirrored borders)."""
+    out = np.empty_like(frames)
+    for frame, filtered in zip(frames, out):
+        cv2.filter2D(frame, cv2.CV_32F, kernel, filtered, borderType=cv2.BORDER_REFLECT)
+    return out
+
+
+def filter_image(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """One (h, w) float32 image filtered like `filter_frames`."""
+    return cv2.filter2D(image.astype(np.float32), cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT)
+
+
+def negative_noise(centered: np.ndarray) -> np.ndarray:
+    """(…) float32 noise standard deviation of each pixel of ``centered`` (T, …), median-removed traces.
+
+    The root mean square of the negative values: transients are positive, so only noise falls below the
+    median; for Gaussian noise this is the noise standard deviation.
+    """
+    negative = np.minimum(centered, 0.0)
+    count = np.maximum((centered < 0).sum(axis=0), 1)
+    return np.sqrt(np.einsum("t...,t...->...", negative, negative) / count).astype(np.float32)
+
+
+def peak_to_noise(centered: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """(h, w) float32 peak over time of ``centered`` (T, h, w) divided by ``noise`` (h, w); 0 where noise is 0."""
+    peak = centered.max(axis=0)
+    return np.where(noise > 0, peak / np.where(noise > 0, noise, 1.0), 0.0).astype(np.float32)
+
+
+def local_correlation(centered: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """(h, w) float32 mean temporal correlation of each pixel with its 8 neighbours.
+
+    ``centered`` (T, h, w) median-removed filtered frames; values below ``CORR_THRESHOLD`` x ``noise`` are set to
+    zero first (CNMF-E), so correlation comes from transients rather than noise.
+    """
+    data = np.where(centered >= CORR_THRESHOLD * noise, centered, 0.0).astype(np.float32)
+    data -= data.mean(axis=0)
+    norm = np.sqrt(np.einsum("thw,thw->hw", data, data))
+    data /= np.where(norm > 0, norm, 1.0)
+    height, width = data.shape[1:]
+    total = np.zeros((height, width), dtype=np.float32)
+    count = np.zeros((height, width), dtype=np.float32)
+    for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):  # each neighbour pair once, credited to both pixels
+        ys, yd = slice(0, height - dy), slice(dy, height)
+        xs, xd = (slice(0, width - dx), slice(dx, width)) if dx >= 0 else (slice(-dx, width), slice(0, width + dx))
+        product = np.einsum("thw,thw->hw", data[:, ys, xs], data[:, yd, xd])
+        total[ys, xs] += product
+        total[yd, xd] += product
+        count[ys, xs] += 1.0
+        count[yd, xd] += 1.0
+    return (total / np.maximum(count, 1.0)).astype(np.float32)
