@@ -15,14 +15,25 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import datajoint as dj
+import numpy as np
 
 from . import paramsets, readers
 from .compute.params import default_params
+from .extraction_file import ExtractedSources, read_sources
+from .extraction_stage import (
+    ACTIVITY_METHODS,
+    SegmentationInputs,
+    SegmentationRows,
+    activity_traces,
+    classify_masks,
+    run_segmentation_stage,
+)
 from .motion_stage import MotionInputs, MotionRows, run_motion_stage
 from .paths import find_full_path, path_under_root, relative_to_root
 
@@ -426,6 +437,241 @@ class MotionCorrection(dj.Imported):
             self.Block.insert({**key, **block} for block in rows.blocks)
 
 
+# ---------------------------------------------------------------------------- source extraction
+
+
+def _segmentation_inputs(key: dict[str, Any]) -> SegmentationInputs:
+    task_mode, output_dir = (ProcessingTask & key).fetch1("task_mode", "processing_output_dir")
+    method, params = (ProcessingParamSet & key).fetch1("processing_method", "params")
+    fps, height, width = (RecordingInfo & key).fetch1("fps", "px_height", "px_width")
+    corrected = (MotionCorrection & key).fetch1("corrected_movie")
+    processed_root = get_processed_root_dir()
+    output_path = (
+        find_full_path(processed_root, output_dir)
+        if task_mode == "load"
+        else path_under_root(processed_root, output_dir)
+    )
+    return SegmentationInputs(
+        task_mode=task_mode,
+        method=method,
+        params=params,
+        corrected_movie=None if corrected is None else find_full_path(processed_root, corrected),
+        fps=float(fps),
+        frame_shape=(int(height), int(width)),
+        output_dir=output_path,
+        output_dir_relative=output_dir,
+    )
+
+
+@schema
+class Segmentation(dj.Computed):
+    definition = """
+    # cells (sources) found in the motion-corrected movie, or read from another tool's results
+    -> MotionCorrection
+    ---
+    results_file: varchar(255)          # footprints and traces (HDF5), relative to the processed root
+    mask_count: int32
+    device: varchar(8)                  # cpu | cuda | none (results loaded from another tool)
+    wall_time: float32                  # (s) time spent extracting or loading
+    correlation_image=null: <blob>      # (H, W) local correlation of the seed-filtered movie
+    pnr_image=null: <blob>              # (H, W) peak-to-noise ratio of the seed-filtered movie
+    """
+
+    class Mask(dj.Part):
+        definition = """
+        # one source's spatial footprint, as sparse weighted pixels
+        -> master
+        mask_id: int32
+        ---
+        -> Channel.proj(segmentation_channel='channel')
+        mask_npix: int32                  # non-zero pixels
+        mask_center_x: float32            # (pixels) weighted centroid
+        mask_center_y: float32            # (pixels)
+        mask_xpix: <blob>                 # (npix,) int32 column of each pixel
+        mask_ypix: <blob>                 # (npix,) int32 row of each pixel
+        mask_weights: <blob>              # (npix,) float32 footprint weight of each pixel
+        snr=null: float32                 # peak of the trace over its noise
+        spatial_corr=null: float32        # correlation of the footprint with the movie where it is active
+        accepted=null: bool               # the producing tool's own accept/reject call, if it made one
+        accepted_confidence=null: float32 # the producing tool's probability that it is a cell
+        """
+
+    def make_fetch(self, key: dict[str, Any]) -> tuple[SegmentationInputs]:
+        return (_segmentation_inputs(key),)
+
+    def make_compute(self, key: dict[str, Any], inputs: SegmentationInputs) -> tuple[SegmentationRows]:
+        return (run_segmentation_stage(inputs, device=get_run_settings().get("device", "auto")),)
+
+    def make_insert(self, key: dict[str, Any], rows: SegmentationRows) -> None:
+        self.insert1({**key, **rows.master})
+        self.Mask.insert({**key, **mask} for mask in rows.masks)
+
+
+@schema
+class MaskType(dj.Lookup):
+    definition = """
+    mask_type: varchar(16)
+    ---
+    mask_type_desc='': varchar(255)
+    """
+    contents = [
+        {"mask_type": "soma", "mask_type_desc": "cell body: signal above noise, cell-sized and round"},
+        {"mask_type": "dendrite", "mask_type_desc": "elongated process with a clear signal"},
+        {"mask_type": "axon", "mask_type_desc": "axonal segment"},
+        {"mask_type": "neuropil", "mask_type_desc": "diffuse neuropil signal"},
+        {"mask_type": "artefact", "mask_type_desc": "no clear signal, or the wrong size for a cell"},
+        {"mask_type": "unknown", "mask_type_desc": "not classified"},
+    ]
+
+
+@schema
+class MaskClassification(dj.Computed):
+    definition = """
+    # each mask called soma, dendrite, artefact ... with a confidence
+    -> Segmentation
+    ---
+    classification_method: varchar(16)   # quality: from SNR, spatial correlation, size, shape; tool: the producing tool's call
+    """
+
+    class MaskType(dj.Part):
+        definition = """
+        -> master
+        -> Segmentation.Mask
+        ---
+        -> MaskType
+        confidence=null: float32          # in [0.5, 1] for quality calls; the tool's probability otherwise
+        """
+
+    def make(self, key: dict[str, Any]) -> None:
+        masks = (Segmentation.Mask & key).to_dicts(order_by="mask_id")
+        params = (ProcessingParamSet & key).fetch1("params")
+        height, width = (RecordingInfo & key).fetch1("px_height", "px_width")
+        method, rows = classify_masks(masks, params=params, frame_shape=(int(height), int(width)))
+        self.insert1({**key, "classification_method": method})
+        self.MaskType.insert({**key, **row} for row in rows)
+
+
+@schema
+class Curation(dj.Manual):
+    definition = """
+    # a version of a segmentation's cells; curation 0 is the segmentation as it came out
+    -> Segmentation
+    curation_id: int16
+    ---
+    curation_time: datetime(3)
+    curator='': varchar(64)
+    curation_note='': varchar(2000)
+    parent_curation_id=null: int16      # the curation this one was derived from; null for curation 0
+    """
+
+    @classmethod
+    def create1_from_segmentation(cls, key: dict[str, Any]) -> dict[str, Any]:
+        """Curation 0 ("as segmented") of the segmentation ``key``; returns its key (a no-op when it exists)."""
+        segmentation_key = (Segmentation & key).fetch1("KEY")
+        curation_key = {**segmentation_key, "curation_id": 0}
+        cls.insert1(
+            {**curation_key, "curation_time": datetime.now(), "curation_note": "as segmented"},
+            skip_duplicates=True,
+        )
+        return curation_key
+
+    @classmethod
+    def fill_automatic(cls) -> int:
+        """Create curation 0 of every segmentation that has none; returns how many were created."""
+        missing = (Segmentation - (cls & "curation_id = 0")).keys()
+        for key in missing:
+            cls.create1_from_segmentation(key)
+        return len(missing)
+
+
+def _curated_sources(key: dict[str, Any]) -> ExtractedSources:
+    """Footprints and traces of the masks of curation ``key``, from the segmentation's results file."""
+    results_file = (Segmentation & key).fetch1("results_file")
+    sources = read_sources(find_full_path(get_processed_root_dir(), results_file))
+    mask_ids = (Segmentation.Mask & key).to_arrays("mask_id", order_by="mask_id")
+    return sources.select(mask_ids)
+
+
+@schema
+class Fluorescence(dj.Computed):
+    definition = """
+    # fluorescence trace of each mask of a curation
+    -> Curation
+    """
+
+    class Trace(dj.Part):
+        definition = """
+        -> master
+        mask_id: int32
+        -> Channel.proj(fluorescence_channel='channel')
+        ---
+        fluorescence: <blob>              # (T,) float32 the mask's own fluorescence, background removed (grey levels)
+        background_fluorescence=null: <blob>  # (T,) float32 background / neuropil that was removed, same units
+        """
+
+    def make_fetch(self, key: dict[str, Any]) -> tuple[ExtractedSources]:
+        return (_curated_sources(key),)
+
+    def make_compute(self, key: dict[str, Any], sources: ExtractedSources) -> tuple[ExtractedSources]:
+        return (sources,)
+
+    def make_insert(self, key: dict[str, Any], sources: ExtractedSources) -> None:
+        self.insert1(key)
+        self.Trace.insert(
+            {
+                **key,
+                "mask_id": int(mask_id),
+                "fluorescence_channel": 0,
+                "fluorescence": sources.fluorescence[n],
+                "background_fluorescence": None if sources.background is None else sources.background[n],
+            }
+            for n, mask_id in enumerate(sources.mask_ids)
+        )
+
+
+@schema
+class ActivityExtractionMethod(dj.Lookup):
+    definition = """
+    extraction_method: varchar(32)
+    ---
+    extraction_method_desc='': varchar(255)
+    """
+    contents = [{"extraction_method": name, "extraction_method_desc": text} for name, text in ACTIVITY_METHODS.items()]
+
+
+@schema
+class Activity(dj.Computed):
+    definition = """
+    # activity of each mask of a curation: dF/F, deconvolved spikes or denoised calcium
+    -> Fluorescence
+    -> ActivityExtractionMethod
+    """
+
+    class Trace(dj.Part):
+        definition = """
+        -> master
+        -> Fluorescence.Trace
+        ---
+        activity_trace: <blob>            # (T,) float32
+        """
+
+    def make_fetch(self, key: dict[str, Any]) -> tuple[ExtractedSources, dict[str, Any]]:
+        params = (ProcessingParamSet & key).fetch1("params")
+        return _curated_sources(key), params
+
+    def make_compute(
+        self, key: dict[str, Any], sources: ExtractedSources, params: dict[str, Any]
+    ) -> tuple[ExtractedSources, np.ndarray]:
+        return sources, activity_traces(key["extraction_method"], sources, params=params)
+
+    def make_insert(self, key: dict[str, Any], sources: ExtractedSources, traces: np.ndarray) -> None:
+        self.insert1(key)
+        self.Trace.insert(
+            {**key, "mask_id": int(mask_id), "fluorescence_channel": 0, "activity_trace": traces[n]}
+            for n, mask_id in enumerate(sources.mask_ids)
+        )
+
+
 # ---------------------------------------------------------------------------- populate
 
 
@@ -464,12 +710,23 @@ def populate_all(
 ) -> dict[str, dict[str, Any]]:
     """Populate every automatic table in dependency order.
 
+    Manual tables with automatic entries (curation 0 of each segmentation) are filled before
+    each table is populated, so one call runs from raw recordings to activity.
+
     Returns:
         ``{table name: {"success_count": int, "error_list": [(key, message), ...]}}``.
     """
-    return {
-        table.__name__: table.populate(
+    results = {}
+    for table in automatic_tables():
+        fill_automatic_entries()
+        results[table.__name__] = table.populate(
             display_progress=display_progress, reserve_jobs=reserve_jobs, suppress_errors=suppress_errors
         )
-        for table in automatic_tables()
-    }
+    return results
+
+
+def fill_automatic_entries() -> None:
+    """Insert the automatic rows of Manual tables that define ``fill_automatic()`` (e.g. Curation 0)."""
+    for table in master_tables():
+        if issubclass(table, dj.Manual) and hasattr(table, "fill_automatic"):
+            table.fill_automatic()

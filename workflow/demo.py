@@ -69,4 +69,20 @@ def describe(recording_key: dict) -> str:
             f"x {rigid['x_shifts'].min():+.2f} .. {rigid['x_shifts'].max():+.2f} px, "
             f"{int(np.sum(rigid['outlier_frames']))} outlier frames, {blocks} non-rigid blocks",
         ]
+    for segmentation in (imaging.Segmentation & recording_key).to_dicts():
+        calls = (imaging.MaskClassification.MaskType & segmentation).to_arrays("mask_type")
+        kinds = ", ".join(f"{np.sum(calls == kind)} {kind}" for kind in np.unique(calls))
+        snr = (imaging.Segmentation.Mask & segmentation).to_arrays("snr")
+        lines += [
+            "",
+            f"Segmentation (paramset {segmentation['paramset_id']}):",
+            f"  {segmentation['mask_count']} masks ({kinds}) in {segmentation['wall_time']:.1f} s on "
+            f"{segmentation['device']}, median SNR {np.median(snr) if len(snr) else float('nan'):.1f}",
+        ]
+    for activity in (imaging.Activity & recording_key).to_dicts():
+        traces = (imaging.Activity.Trace & activity).to_arrays("activity_trace")
+        lines.append(
+            f"  Activity curation {activity['curation_id']} {activity['extraction_method']:<11}: "
+            f"{len(traces)} traces of {len(traces[0]) if len(traces) else 0} frames"
+        )
     return "\n".join(lines)

@@ -1,0 +1,299 @@
+"""The source-extraction stage between the tables and the compute, storage and loader layers.
+
+``run_segmentation_stage`` either extracts sources from the motion-corrected movie (trigger
+mode, method ``element_calcium``: CNMF-E for one-photon, CNMF for two-photon) or reads another
+tool's results (load mode, methods in ``LOADERS``). Either way the footprints and traces go to
+one results file (`extraction_file`) under the task's output folder, and the stage returns the
+rows of Segmentation and its masks. ``classify_masks`` and ``activity_traces`` are the compute
+steps of MaskClassification and Activity. No database code here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from . import extraction_file, storage
+from .compute import _backend, cnmf, deconvolution, dff, quality
+from .compute.params import ProcessingParams
+from .loaders.caiman import load_caiman_extraction
+from .loaders.minian import load_minian_extraction
+from .loaders.suite2p import load_suite2p_extraction
+
+LOADERS: dict[str, Callable[[Path], Any]] = {
+    "caiman": load_caiman_extraction,
+    "suite2p": load_suite2p_extraction,
+    "minian": load_minian_extraction,
+}
+COMPUTED_METHOD = "element_calcium"
+RESULTS_FILE = "segmentation.h5"
+NEUROPIL_COEFFICIENT = 0.7  # share of the neuropil trace removed from a loaded cell's fluorescence (suite2p's default)
+ACTIVITY_METHODS = {
+    "dff": "dF/F over a running-percentile baseline",
+    "deconvolved": "deconvolved spikes (OASIS)",
+    "denoised": "denoised calcium (OASIS)",
+}
+
+
+@dataclass(frozen=True)
+class SegmentationInputs:
+    """What the stage needs, all small: paths, names and parameters.
+
+    Attributes:
+        task_mode: ``"trigger"`` (compute) or ``"load"`` (read another tool's results).
+        method: processing method of the parameter set.
+        params: complete parameter dictionary.
+        corrected_movie: absolute path of the motion-corrected movie (trigger mode), else None.
+        fps: frame rate of the recording (Hz).
+        frame_shape: (H, W) of the recording (pixels).
+        output_dir: absolute task output folder (trigger: written; load: read, and the results
+            file is written there).
+        output_dir_relative: the same, relative to the processed root.
+    """
+
+    task_mode: str
+    method: str
+    params: dict[str, Any]
+    corrected_movie: Path | None
+    fps: float
+    frame_shape: tuple[int, int]
+    output_dir: Path
+    output_dir_relative: str
+
+
+@dataclass(frozen=True)
+class SegmentationRows:
+    """Secondary attributes of Segmentation and its masks (primary keys are added on insert)."""
+
+    master: dict[str, Any]
+    masks: list[dict[str, Any]]
+
+
+def _mask_rows(
+    footprints, height: int, width: int, mask_ids: np.ndarray, extra: dict[str, np.ndarray | None]
+) -> list[dict[str, Any]]:
+    """One Segmentation.Mask row per footprint column; ``extra``: per-mask values or None."""
+    geometry = quality.footprint_geometry(footprints, height=height, width=width)
+    rows = []
+    for n, mask_id in enumerate(mask_ids):
+        start, stop = footprints.indptr[n], footprints.indptr[n + 1]
+        pixels, weights = footprints.indices[start:stop], footprints.data[start:stop]
+        ys, xs = np.divmod(pixels.astype(np.int64), width)
+        row = {
+            "mask_id": int(mask_id),
+            "segmentation_channel": 0,
+            "mask_npix": int(geometry.npix[n]),
+            "mask_center_x": float(geometry.center_x[n]),
+            "mask_center_y": float(geometry.center_y[n]),
+            "mask_xpix": xs.astype(np.int32),
+            "mask_ypix": ys.astype(np.int32),
+            "mask_weights": weights.astype(np.float32),
+        }
+        row.update({name: None if values is None else values[n].item() for name, values in extra.items()})
+        rows.append(row)
+    return rows
+
+
+def _results_path(inputs: SegmentationInputs) -> tuple[Path, str]:
+    return inputs.output_dir / RESULTS_FILE, f"{inputs.output_dir_relative}/{RESULTS_FILE}"
+
+
+def compute_segmentation(
+    inputs: SegmentationInputs, *, device: str = "auto", progress: Callable[[int, int], None] | None = None
+) -> SegmentationRows:
+    """Extract sources from the corrected movie and write the results file (trigger mode)."""
+    params = ProcessingParams.from_dict(inputs.params)
+    started = time.perf_counter()
+    with storage.MovieRegions(inputs.corrected_movie) as regions:
+        result = cnmf.extract_sources(
+            regions.read,
+            regions.shape,
+            modality=params.modality,
+            params=params.extraction,
+            deconvolution=params.deconvolution,
+            cell_diameter=params.cell_diameter,
+            device=device,
+            progress=progress,
+        )
+    mask_ids = np.arange(result.footprints.shape[1], dtype=np.int64)
+    sources = extraction_file.ExtractedSources(
+        height=result.height,
+        width=result.width,
+        footprints=result.footprints,
+        mask_ids=mask_ids,
+        fluorescence=result.calcium + result.residual,
+        background=result.background,
+        denoised=result.calcium,
+        spikes=result.spikes,
+        dff=None,
+        fps=inputs.fps,
+    )
+    path, relative = _results_path(inputs)
+    extraction_file.write_sources(path, sources)
+    extra = {"snr": result.snr, "spatial_corr": result.spatial_corr, "accepted": None, "accepted_confidence": None}
+    return SegmentationRows(
+        master={
+            "results_file": relative,
+            "mask_count": len(mask_ids),
+            "device": _backend.resolve_device(device),
+            "wall_time": time.perf_counter() - started,
+            "correlation_image": result.correlation_image.astype(np.float32),
+            "pnr_image": result.pnr_image.astype(np.float32),
+        },
+        masks=_mask_rows(sources.footprints, result.height, result.width, mask_ids, extra),
+    )
+
+
+def _loaded_sources(loaded, inputs: SegmentationInputs) -> extraction_file.ExtractedSources:
+    """A loader's result in the results-file conventions (background-removed fluorescence)."""
+    if (loaded.height, loaded.width) != tuple(inputs.frame_shape):
+        raise ValueError(
+            f"{loaded.source}: footprints are {loaded.height}x{loaded.width} pixels, the recording's frames are "
+            f"{inputs.frame_shape[0]}x{inputs.frame_shape[1]}"
+        )
+    fluorescence, background = loaded.fluorescence, None
+    if loaded.neuropil is not None:
+        background = NEUROPIL_COEFFICIENT * loaded.neuropil
+        fluorescence = fluorescence - background
+    return extraction_file.ExtractedSources(
+        height=loaded.height,
+        width=loaded.width,
+        footprints=loaded.footprints,
+        mask_ids=np.asarray(loaded.mask_ids, dtype=np.int64),
+        fluorescence=fluorescence.astype(np.float32),
+        background=None if background is None else background.astype(np.float32),
+        denoised=loaded.denoised,
+        spikes=loaded.spikes,
+        dff=loaded.dff,
+        fps=loaded.fps or inputs.fps,
+    )
+
+
+def load_segmentation(inputs: SegmentationInputs) -> SegmentationRows:
+    """Read another tool's extraction results from the task's output folder (load mode)."""
+    if inputs.method not in LOADERS:
+        raise ValueError(
+            f"no extraction loader for processing method {inputs.method!r}; load mode supports {sorted(LOADERS)}"
+        )
+    started = time.perf_counter()
+    loaded = LOADERS[inputs.method](inputs.output_dir)
+    sources = _loaded_sources(loaded, inputs)
+    path, relative = _results_path(inputs)
+    extraction_file.write_sources(path, sources)
+    accepted = None if loaded.accepted is None else np.asarray(loaded.accepted, dtype=bool)
+    extra = {
+        "snr": quality.trace_snr(sources.fluorescence, denoised=sources.denoised),
+        "spatial_corr": None,
+        "accepted": accepted,
+        "accepted_confidence": None if loaded.confidence is None else np.asarray(loaded.confidence, np.float32),
+    }
+    return SegmentationRows(
+        master={
+            "results_file": relative,
+            "mask_count": len(sources.mask_ids),
+            "device": "none",
+            "wall_time": time.perf_counter() - started,
+            "correlation_image": None,
+            "pnr_image": None,
+        },
+        masks=_mask_rows(sources.footprints, sources.height, sources.width, sources.mask_ids, extra),
+    )
+
+
+def run_segmentation_stage(inputs: SegmentationInputs, *, device: str = "auto") -> SegmentationRows:
+    """Compute (trigger mode, built-in method) or load (load mode, external method) the segmentation."""
+    if inputs.task_mode == "load":
+        return load_segmentation(inputs)
+    if inputs.method != COMPUTED_METHOD:
+        raise ValueError(
+            f"processing method {inputs.method!r} cannot be triggered here; use task_mode 'load' to read its "
+            f"results, or a parameter set of method {COMPUTED_METHOD!r}"
+        )
+    if inputs.corrected_movie is None:
+        raise ValueError("the motion correction of this task kept no corrected movie to extract sources from")
+    return compute_segmentation(inputs, device=device)
+
+
+def masks_to_footprints(masks: list[dict[str, Any]], height: int, width: int) -> sparse.csc_array:
+    """(H * W, N) float32 footprints from Segmentation.Mask rows (``mask_ypix``, ``mask_xpix``, ``mask_weights``)."""
+    pixels = [mask["mask_ypix"].astype(np.int64) * width + mask["mask_xpix"] for mask in masks]
+    indptr = np.concatenate([[0], np.cumsum([len(p) for p in pixels])]).astype(np.int64)
+    data = np.concatenate([mask["mask_weights"] for mask in masks]) if masks else np.zeros(0)
+    indices = np.concatenate(pixels) if masks else np.zeros(0, dtype=np.int64)
+    return sparse.csc_array((data.astype(np.float32), indices, indptr), shape=(height * width, len(masks)))
+
+
+def classify_masks(masks: list[dict[str, Any]], *, params: dict[str, Any], frame_shape: tuple[int, int]):
+    """MaskClassification rows from Segmentation.Mask rows.
+
+    A mask the producing tool accepted or rejected keeps that call (soma or artefact, with the
+    tool's probability as confidence when it gave one). Other masks are classified from their
+    trace SNR, spatial correlation (treated as met when unknown), size and compactness.
+
+    Returns:
+        (method, rows): ``"tool"`` or ``"quality"`` (``"tool"`` when any mask carries a tool's
+        call), and one dict per mask: mask_id, mask_type, confidence.
+    """
+    settings = ProcessingParams.from_dict(params)
+    height, width = frame_shape
+    geometry = quality.footprint_geometry(masks_to_footprints(masks, height, width), height=height, width=width)
+    labels, confidence = quality.classify_components(
+        snr=np.array([mask["snr"] if mask["snr"] is not None else 0.0 for mask in masks]),
+        spatial_corr=np.array([1.0 if mask["spatial_corr"] is None else mask["spatial_corr"] for mask in masks]),
+        area=geometry.area,
+        compactness=geometry.compactness,
+        cell_diameter=settings.cell_diameter,
+        params=settings.classification,
+    )
+    rows, by_tool = [], False
+    for n, mask in enumerate(masks):
+        label, score = labels[n], float(confidence[n])
+        if mask["accepted"] is not None:
+            by_tool = True
+            label = "soma" if mask["accepted"] else "artefact"
+            probability = mask["accepted_confidence"]
+            score = None if probability is None else float(probability if mask["accepted"] else 1 - probability)
+        rows.append({"mask_id": mask["mask_id"], "mask_type": label, "confidence": score})
+    return ("tool" if by_tool else "quality"), rows
+
+
+def activity_traces(
+    method: str,
+    sources: extraction_file.ExtractedSources,
+    *,
+    params: dict[str, Any],
+) -> np.ndarray:
+    """(N, T) float32 activity of each source by one of `ACTIVITY_METHODS`.
+
+    Traces the producing tool stored (denoised calcium, spikes, dF/F) are used as stored; the
+    others are computed from the fluorescence and background with the parameter set's settings.
+    """
+    settings = ProcessingParams.from_dict(params)
+    if method == "dff":
+        if sources.dff is not None:
+            return sources.dff
+        return dff.detrend_dff(
+            sources.fluorescence,
+            fps=sources.fps,
+            window_s=settings.dff.window_s,
+            percentile=settings.dff.percentile,
+            background=sources.background,
+        )
+    if method not in ("deconvolved", "denoised"):
+        raise ValueError(f"unknown activity extraction method {method!r}; known: {sorted(ACTIVITY_METHODS)}")
+    stored = sources.spikes if method == "deconvolved" else sources.denoised
+    if stored is not None:
+        return stored
+    if not len(sources.fluorescence):
+        return np.zeros_like(sources.fluorescence)
+    fit = settings.deconvolution
+    result = deconvolution.deconvolve_traces(
+        sources.fluorescence, p=fit.p, s_min=fit.s_min, noise_range=fit.noise_range, optimize_g=fit.optimize_g
+    )
+    return result.spikes if method == "deconvolved" else result.calcium
