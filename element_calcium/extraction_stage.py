@@ -52,6 +52,8 @@ class SegmentationInputs:
         corrected_movie: absolute path of the motion-corrected movie (trigger mode), else None.
         fps: frame rate of the recording (Hz).
         frame_shape: (H, W) of the recording (pixels).
+        motion_border: (pixels) largest shift of the motion correction, rounded up: the band along
+            the edges where pixels came from outside the frame.
         output_dir: absolute task output folder (trigger: written; load: read, and the results
             file is written there).
         output_dir_relative: the same, relative to the processed root.
@@ -63,6 +65,7 @@ class SegmentationInputs:
     corrected_movie: Path | None
     fps: float
     frame_shape: tuple[int, int]
+    motion_border: int
     output_dir: Path
     output_dir_relative: str
 
@@ -100,6 +103,12 @@ def _mask_rows(
     return rows
 
 
+def border_pix(requested: int | None, motion_border: int, frame_shape: tuple[int, int]) -> int:
+    """The seed-free border: the parameter set's, else the motion correction's (kept below half the frame)."""
+    border = motion_border if requested is None else requested
+    return int(min(border, min(frame_shape) // 2 - 1))
+
+
 def _results_path(inputs: SegmentationInputs) -> tuple[Path, str]:
     return inputs.output_dir / RESULTS_FILE, f"{inputs.output_dir_relative}/{RESULTS_FILE}"
 
@@ -118,6 +127,7 @@ def compute_segmentation(
             params=params.extraction,
             deconvolution=params.deconvolution,
             cell_diameter=params.cell_diameter,
+            border_pix=border_pix(params.extraction.border_pix, inputs.motion_border, inputs.frame_shape),
             device=device,
             progress=progress,
         )

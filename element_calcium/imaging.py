@@ -445,6 +445,10 @@ def _segmentation_inputs(key: dict[str, Any]) -> SegmentationInputs:
     method, params = (ProcessingParamSet & key).fetch1("processing_method", "params")
     fps, height, width = (RecordingInfo & key).fetch1("fps", "px_height", "px_width")
     corrected = (MotionCorrection & key).fetch1("corrected_movie")
+    rigid = (MotionCorrection.RigidMotionCorrection & key).fetch1("y_shifts", "x_shifts")
+    block_y, block_x = (MotionCorrection.Block & key).to_arrays("y_shifts", "x_shifts")
+    shifts = [*rigid, *block_y, *block_x]
+    largest_shift = max((float(np.nanmax(np.abs(values))) for values in shifts if np.size(values)), default=0.0)
     processed_root = get_processed_root_dir()
     output_path = (
         find_full_path(processed_root, output_dir)
@@ -458,6 +462,7 @@ def _segmentation_inputs(key: dict[str, Any]) -> SegmentationInputs:
         corrected_movie=None if corrected is None else find_full_path(processed_root, corrected),
         fps=float(fps),
         frame_shape=(int(height), int(width)),
+        motion_border=int(np.ceil(largest_shift)),
         output_dir=output_path,
         output_dir_relative=output_dir,
     )

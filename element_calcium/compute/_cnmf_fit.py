@@ -62,15 +62,19 @@ def _block_means(movie: np.ndarray, factor: int) -> np.ndarray:
     return out
 
 
-def fit_patch(movie: np.ndarray, settings: Settings, deconvolution, *, xp) -> PatchResult:
-    """Extract the components of ``movie`` (T, h, w) float32 (left unchanged)."""
+def fit_patch(movie: np.ndarray, settings: Settings, deconvolution, *, xp, allowed: np.ndarray | None = None
+              ) -> PatchResult:
+    """Extract the components of ``movie`` (T, h, w) float32 (left unchanged).
+
+    ``allowed``: (h, w) bool, the pixels where a component may be seeded (None: all).
+    """
     n_frames, height, width = movie.shape
     shape = (height, width)
     factor = max(1, math.ceil(n_frames / INIT_FRAMES))
     initialise = _cnmf_init.sparse_nmf if settings.init == "sparse_nmf" else _cnmf_init.greedy
     init = initialise(
         _block_means(movie, factor), gSig=settings.gSig, gSiz=settings.gSiz, min_corr=settings.min_corr,
-        min_pnr=settings.min_pnr, max_components=settings.max_components,
+        min_pnr=settings.min_pnr, max_components=settings.max_components, allowed=allowed,
     )
     Y = movie.reshape(n_frames, height * width)
     A = init.footprints

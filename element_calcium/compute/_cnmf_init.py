@@ -38,9 +38,13 @@ class Initialisation:
 
 
 def greedy(
-    frames: np.ndarray, *, gSig: float, gSiz: int, min_corr: float, min_pnr: float, max_components: int | None
+    frames: np.ndarray, *, gSig: float, gSiz: int, min_corr: float, min_pnr: float, max_components: int | None,
+    allowed: np.ndarray | None = None,
 ) -> Initialisation:
-    """Initialise components of ``frames`` (T', h, w) float32 (modified in place: components are subtracted)."""
+    """Initialise components of ``frames`` (T', h, w) float32 (modified in place: components are subtracted).
+
+    ``allowed``: (h, w) bool, the pixels a seed may be taken at (None: all).
+    """
     n_frames, height, width = frames.shape
     kernel = _cnmf_images.seed_kernel(gSig, gSiz)
     filtered = _cnmf_images.filter_frames(frames, kernel)
@@ -49,7 +53,7 @@ def greedy(
     pnr = _cnmf_images.peak_to_noise(filtered, noise)
     corr = _cnmf_images.local_correlation(filtered, noise)
     images = (corr.copy(), pnr.copy())
-    search = np.where((corr >= min_corr) & (pnr >= min_pnr), corr * pnr, 0.0)
+    search = _seed_score(corr, pnr, min_corr, min_pnr, allowed)
     radius = gSiz // 2
     footprints, traces = [], []
     limit = max_components if max_components is not None else height * width
@@ -83,6 +87,14 @@ def greedy(
         a = np.zeros((height * width, 0), dtype=np.float32)
         c = np.zeros((0, n_frames), dtype=np.float32)
     return Initialisation(a, c, *images)
+
+
+def _seed_score(corr, pnr, min_corr, min_pnr, allowed) -> np.ndarray:
+    """(h, w) correlation x PNR where both pass their thresholds and a seed is allowed, else 0."""
+    passing = (corr >= min_corr) & (pnr >= min_pnr)
+    if allowed is not None:
+        passing &= allowed
+    return np.where(passing, corr * pnr, 0.0)
 
 
 def _refresh(search, filtered, noise, wide, min_corr, min_pnr):
@@ -141,14 +153,15 @@ SPARSE_NMF_L1 = 0.05  # L1 penalty on a footprint, as a fraction of the largest 
 
 
 def sparse_nmf(
-    frames: np.ndarray, *, gSig: float, gSiz: int, min_corr: float, min_pnr: float, max_components: int | None
+    frames: np.ndarray, *, gSig: float, gSiz: int, min_corr: float, min_pnr: float, max_components: int | None,
+    allowed: np.ndarray | None = None,
 ) -> Initialisation:
     """Initialise components of ``frames`` (T', h, w) float32 by a sparse non-negative factorisation.
 
     Seeds are the local maxima (at least 2 gSig apart) of correlation x PNR above ``min_corr`` and ``min_pnr``;
     each starts as a Gaussian of sigma gSig within a disc of radius gSiz / 2. The median-removed, non-negative
     movie X is then factorised as A C by HALS with an L1 penalty on each footprint, every footprint kept within
-    its disc.
+    its disc. ``allowed``: (h, w) bool, the pixels a seed may be taken at (None: all).
     """
     n_frames, height, width = frames.shape
     kernel = _cnmf_images.seed_kernel(gSig, gSiz)
@@ -158,7 +171,7 @@ def sparse_nmf(
     pnr = _cnmf_images.peak_to_noise(filtered, noise)
     corr = _cnmf_images.local_correlation(filtered, noise)
     del filtered
-    score = np.where((corr >= min_corr) & (pnr >= min_pnr), corr * pnr, 0.0)
+    score = _seed_score(corr, pnr, min_corr, min_pnr, allowed)
     spacing = max(3, int(round(2 * gSig)) | 1)
     peaks = np.flatnonzero((score > 0) & (score == ndimage.maximum_filter(score, size=spacing)))
     peaks = peaks[np.argsort(score.flat[peaks])[::-1]]

@@ -155,6 +155,7 @@ def extract_sources(
     params: ExtractionParams,
     deconvolution: DeconvolutionParams,
     cell_diameter: float,
+    border_pix: int = 0,
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> ExtractionResult:
@@ -169,6 +170,8 @@ def extract_sources(
         params: extraction parameters.
         deconvolution: deconvolution parameters for the traces.
         cell_diameter: (pixels) expected soma diameter; gSig and gSiz derive from it when None.
+        border_pix: (pixels) width of the band along the edges of the field of view where no component is
+            seeded: motion correction shifts pixels in from outside the frame there (the largest shift).
         device: "auto", "cpu" or "cuda": where the products with the movie run.
         progress: called as ``progress(done_patches, n_patches)`` after each patch.
 
@@ -180,6 +183,10 @@ def extract_sources(
             infinite values in the movie (naming the frames and region).
     """
     n_frames, height, width = _check(shape, modality, params, deconvolution, cell_diameter)
+    if not (isinstance(border_pix, (int, np.integer)) and 0 <= border_pix < min(height, width) // 2):
+        raise ValueError(f"border_pix must be an integer in [0, {min(height, width) // 2}), got {border_pix!r}")
+    allowed = np.zeros((height, width), dtype=bool)
+    allowed[border_pix : height - border_pix, border_pix : width - border_pix] = True
     device = _backend.resolve_device(device)
     xp = _backend.get_xp(device)
     gSig, gSiz = resolve_sizes(params, cell_diameter)
@@ -197,7 +204,7 @@ def extract_sources(
     for done, (region, core) in enumerate(patches, start=1):
         y0, y1, x0, x1 = region
         movie = _read_patch(read_region, n_frames, region)
-        result = _cnmf_fit.fit_patch(movie, settings, deconvolution, xp=xp)
+        result = _cnmf_fit.fit_patch(movie, settings, deconvolution, xp=xp, allowed=allowed[y0:y1, x0:x1])
         del movie
         cy0, cy1, cx0, cx1 = core
         for name in images:

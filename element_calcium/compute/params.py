@@ -121,12 +121,15 @@ class ExtractionParams:
             2 x 2 patches (128 would need 3 x 3, 1.8 times the pixels).
         patch_overlap: (pixels) overlap of neighbouring patches; at least a cell diameter so a
             cell on a border is whole in one of them.
+        border_pix: (pixels) band along the edges of the field of view where no component is
+            seeded; None: the largest shift of the recording's motion correction, rounded up
+            (motion correction moves pixels in from outside the frame there).
     """
 
     gSig: float | None = None
     gSiz: int | None = None
     min_corr: float = 0.8
-    min_pnr: float = 10.0
+    min_pnr: float = 6.0
     background: str = "ring"
     ring_size_factor: float = 1.4
     nb: int = 1
@@ -137,6 +140,7 @@ class ExtractionParams:
     min_pixels: int = 10
     patch_size: int = 144
     patch_overlap: int = 32
+    border_pix: int | None = None
 
     def __post_init__(self) -> None:
         _require(self.gSig is None or self.gSig > 0, "params extraction.gSig must be > 0 pixels or null")
@@ -160,6 +164,8 @@ class ExtractionParams:
                  f"params extraction.patch_size must be an integer >= 32 pixels, got {self.patch_size}")
         _require(isinstance(self.patch_overlap, int) and 0 <= self.patch_overlap < self.patch_size // 2,
                  "params extraction.patch_overlap must be an integer in [0, patch_size / 2)")
+        _require(self.border_pix is None or (isinstance(self.border_pix, int) and self.border_pix >= 0),
+                 "params extraction.border_pix must be an integer >= 0 or null")
 
 
 @dataclass(frozen=True)

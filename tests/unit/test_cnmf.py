@@ -19,12 +19,13 @@ def defaults(modality):
     return ProcessingParams.from_dict(default_params(modality))
 
 
-def run(frames, modality, *, extraction=None, device="cpu", cell_diameter=None, **changes):
+def run(frames, modality, *, extraction=None, device="cpu", cell_diameter=None, border_pix=0, **changes):
     params = defaults(modality)
     extraction = dataclasses.replace(extraction or params.extraction, **changes)
     return extract_sources(
         lambda s, e, y0, y1, x0, x1: frames[s:e, y0:y1, x0:x1], frames.shape, modality=modality, params=extraction,
         deconvolution=params.deconvolution, cell_diameter=cell_diameter or params.cell_diameter, device=device,
+        border_pix=border_pix,
     )
 
 
@@ -128,6 +129,24 @@ def test_patches_find_the_same_cells(small_2p):
     self_iou = extraction_scoring.iou_matrix(*(extraction_scoring.binary_masks(patched.footprints),) * 2)
     np.fill_diagonal(self_iou, 0.0)
     assert self_iou.max() < 0.5
+
+
+def test_no_component_is_seeded_in_the_border_band(small_2p):
+    movie, frames = small_2p
+    border = 20
+    truth = movie.truth
+    found = {}
+    for width in (0, border):
+        result = run(frames, "2p", patch_size=128, border_pix=width)
+        match = extraction_scoring.score(truth.footprints, truth.calcium, result.footprints, result.calcium)
+        found[width] = np.isin(np.arange(len(truth.centers)), match.true_index)
+    deep = np.all((truth.centers >= border + 6) & (truth.centers < 128 - border - 6), axis=1)
+    on_edge = np.any((truth.centers < border - 6) | (truth.centers >= 128 - border + 6), axis=1)
+    assert found[0][deep].sum() >= 5 and found[0][on_edge].sum() >= 5
+    np.testing.assert_array_equal(found[border][deep], found[0][deep])
+    assert not found[border][on_edge].any()
+    with pytest.raises(ValueError, match="border_pix"):
+        run(frames, "2p", border_pix=64)
 
 
 def test_progress_reports_every_patch(small_2p):
