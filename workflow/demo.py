@@ -44,7 +44,7 @@ def describe(recording_key: dict) -> str:
     from workflow.pipeline import imaging
 
     lines = ["", "tables:"]
-    lines += [f"  {row['table']:<22} {row['rows']:>6} rows" for row in status.table_counts()]
+    lines += [f"  {row['table']:<26} {row['rows']:>6} rows" for row in status.table_counts()]
     info = (imaging.RecordingInfo & recording_key).to_dicts()[0]
     frame_times, dropped = (imaging.RecordingInfo.Timestamps & recording_key).fetch1("frame_times", "dropped_frames")
     lines += [
