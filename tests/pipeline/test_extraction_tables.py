@@ -113,3 +113,17 @@ def test_one_photon_recording_runs_from_raw_movie_to_activity(pipeline, new_fold
     spikes = np.stack((imaging.Activity.Trace & task_key & {"extraction_method": "deconvolved"}).to_arrays(
         "activity_trace"))
     assert (spikes >= 0).all()
+
+
+def test_recording_without_cells_runs_through_with_no_masks(pipeline, new_folder, subject_name):
+    imaging = pipeline.imaging
+    written = write_miniscope_v4(new_folder(), simulate(n_frames=200, height=64, width=64, n_cells=0, seed=2))
+    task_key = ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME).task_key
+
+    errors = {table: result["error_list"] for table, result in _populate(imaging).items() if result["error_list"]}
+    assert not errors
+
+    assert (imaging.Segmentation & task_key).fetch1("mask_count") == 0
+    assert len(imaging.MaskClassification & task_key) == 1 and not imaging.MaskClassification.MaskType & task_key
+    assert len(imaging.Fluorescence & task_key) == 1 and not imaging.Fluorescence.Trace & task_key
+    assert len(imaging.Activity & task_key) == 3 and not imaging.Activity.Trace & task_key
