@@ -9,6 +9,7 @@ import numpy as np
 
 from element_calcium.compute import _cnmf_init, _cnmf_updates
 
+TREND_FRAMES = 600  # ring (one-photon) model: slow changes of a pixel over this many frames are removed before seeding
 INIT_FRAMES = 1000  # initialisation runs on at most this many frames (block means of consecutive frames)
 
 
@@ -75,6 +76,7 @@ def fit_patch(movie: np.ndarray, settings: Settings, deconvolution, *, xp, allow
     init = initialise(
         _block_means(movie, factor), gSig=settings.gSig, gSiz=settings.gSiz, min_corr=settings.min_corr,
         min_pnr=settings.min_pnr, max_components=settings.max_components, allowed=allowed,
+        trend_window=max(3, TREND_FRAMES // factor) if settings.background == "ring" else None,
     )
     Y = movie.reshape(n_frames, height * width)
     A = init.footprints

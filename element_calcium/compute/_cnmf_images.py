@@ -8,6 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from element_calcium.compute.dff import running_percentile
+
 CORR_THRESHOLD = 2.0  # filtered values below this many noise levels are zeroed before the correlation image
 
 
@@ -24,6 +26,21 @@ def seed_kernel(gSig: float, gSiz: int) -> np.ndarray:
     psf = psf - psf[inside].mean()
     psf[~inside] = 0.0
     return psf.astype(np.float32)
+
+
+def remove_trend(frames: np.ndarray, window: int | None) -> None:
+    """Subtract from each pixel of ``frames`` (T, h, w) its running median over ``window`` frames (in place).
+
+    None or a window of T frames or more subtracts the median over the whole recording. The running
+    median is `dff.running_percentile`'s (exact on a grid of frames, linear in between).
+    """
+    n_frames = len(frames)
+    if window is None or window >= n_frames:
+        frames -= np.median(frames, axis=0)
+        return
+    pixels = frames.reshape(n_frames, -1).T
+    baseline = running_percentile(pixels, window=window, percentile=50.0)
+    frames -= baseline.T.reshape(frames.shape)
 
 
 def filter_frames(frames: np.ndarray, kernel: np.ndarray) -> np.ndarray:

@@ -39,16 +39,18 @@ class Initialisation:
 
 def greedy(
     frames: np.ndarray, *, gSig: float, gSiz: int, min_corr: float, min_pnr: float, max_components: int | None,
-    allowed: np.ndarray | None = None,
+    allowed: np.ndarray | None = None, trend_window: int | None = None,
 ) -> Initialisation:
     """Initialise components of ``frames`` (T', h, w) float32 (modified in place: components are subtracted).
 
-    ``allowed``: (h, w) bool, the pixels a seed may be taken at (None: all).
+    ``allowed``: (h, w) bool, the pixels a seed may be taken at (None: all). ``trend_window``: frames of
+    the running median removed from each pixel of the filtered movie before seeding, so that slow
+    background changes (drift, bleaching) do not pass for cells; None removes one median per pixel.
     """
     n_frames, height, width = frames.shape
     kernel = _cnmf_images.seed_kernel(gSig, gSiz)
     filtered = _cnmf_images.filter_frames(frames, kernel)
-    filtered -= np.median(filtered, axis=0)
+    _cnmf_images.remove_trend(filtered, trend_window)
     noise = _cnmf_images.negative_noise(filtered)
     pnr = _cnmf_images.peak_to_noise(filtered, noise)
     corr = _cnmf_images.local_correlation(filtered, noise)
@@ -154,19 +156,19 @@ SPARSE_NMF_L1 = 0.05  # L1 penalty on a footprint, as a fraction of the largest 
 
 def sparse_nmf(
     frames: np.ndarray, *, gSig: float, gSiz: int, min_corr: float, min_pnr: float, max_components: int | None,
-    allowed: np.ndarray | None = None,
+    allowed: np.ndarray | None = None, trend_window: int | None = None,
 ) -> Initialisation:
     """Initialise components of ``frames`` (T', h, w) float32 by a sparse non-negative factorisation.
 
     Seeds are the local maxima (at least 2 gSig apart) of correlation x PNR above ``min_corr`` and ``min_pnr``;
     each starts as a Gaussian of sigma gSig within a disc of radius gSiz / 2. The median-removed, non-negative
     movie X is then factorised as A C by HALS with an L1 penalty on each footprint, every footprint kept within
-    its disc. ``allowed``: (h, w) bool, the pixels a seed may be taken at (None: all).
+    its disc. ``allowed`` and ``trend_window`` are as in `greedy`.
     """
     n_frames, height, width = frames.shape
     kernel = _cnmf_images.seed_kernel(gSig, gSiz)
     filtered = _cnmf_images.filter_frames(frames, kernel)
-    filtered -= np.median(filtered, axis=0)
+    _cnmf_images.remove_trend(filtered, trend_window)
     noise = _cnmf_images.negative_noise(filtered)
     pnr = _cnmf_images.peak_to_noise(filtered, noise)
     corr = _cnmf_images.local_correlation(filtered, noise)

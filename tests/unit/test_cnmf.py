@@ -243,3 +243,19 @@ def test_sparse_nmf_initialisation_finds_the_cells(small_2p):
     match = extraction_scoring.score(movie.truth.footprints, movie.truth.calcium, result.footprints, result.calcium)
     assert match.f1 >= 0.9
     assert match.median_r >= 0.95
+
+
+def test_trend_removal_keeps_transients_and_drops_slow_drift():
+    from element_calcium.compute._cnmf_images import remove_trend
+
+    n_frames = 1000
+    drift = np.linspace(0, 50, n_frames, dtype=np.float32)[:, None, None] * np.ones((1, 4, 4), np.float32)
+    transients = np.zeros_like(drift)
+    transients[500:505] = 10.0
+    frames = drift + transients
+    remove_trend(frames, 31)
+    assert np.abs(frames[:400]).max() < 0.5
+    assert frames[502].min() > 9.0
+    whole = drift + transients
+    remove_trend(whole, None)
+    assert np.abs(whole[:400]).max() > 10
