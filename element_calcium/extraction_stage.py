@@ -307,3 +307,11 @@ def activity_traces(
         sources.fluorescence, p=fit.p, s_min=fit.s_min, noise_range=fit.noise_range, optimize_g=fit.optimize_g
     )
     return result.spikes if method == "deconvolved" else result.calcium
+
+
+def activity_noise(method: str, traces: np.ndarray, *, fps: float) -> np.ndarray | None:
+    """(N,) standardized noise of dF/F traces in % per sqrt(Hz) (CalSciPy / Rupprecht et al. 2021); None for
+    the other activity methods, whose traces are not in dF/F units."""
+    if method != "dff" or traces.shape[1] < 2:
+        return None
+    return dff.standardized_noise(traces, fps=fps) if len(traces) else np.zeros(0, np.float32)

@@ -30,6 +30,7 @@ from .extraction_stage import (
     ACTIVITY_METHODS,
     SegmentationInputs,
     SegmentationRows,
+    activity_noise,
     activity_traces,
     classify_masks,
     run_segmentation_stage,
@@ -658,6 +659,7 @@ class Activity(dj.Computed):
         -> Fluorescence.Trace
         ---
         activity_trace: <blob>            # (T,) float32
+        standardized_noise=null: float32  # dF/F only: 100 median(abs(diff(dF/F))) / sqrt(fps), percent per sqrt(Hz)
         """
 
     def make_fetch(self, key: dict[str, Any]) -> tuple[ExtractedSources, dict[str, Any]]:
@@ -666,14 +668,23 @@ class Activity(dj.Computed):
 
     def make_compute(
         self, key: dict[str, Any], sources: ExtractedSources, params: dict[str, Any]
-    ) -> tuple[ExtractedSources, np.ndarray]:
-        return sources, activity_traces(key["extraction_method"], sources, params=params)
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        traces = activity_traces(key["extraction_method"], sources, params=params)
+        return sources.mask_ids, traces, activity_noise(key["extraction_method"], traces, fps=sources.fps)
 
-    def make_insert(self, key: dict[str, Any], sources: ExtractedSources, traces: np.ndarray) -> None:
+    def make_insert(
+        self, key: dict[str, Any], mask_ids: np.ndarray, traces: np.ndarray, noise: np.ndarray | None
+    ) -> None:
         self.insert1(key)
         self.Trace.insert(
-            {**key, "mask_id": int(mask_id), "fluorescence_channel": 0, "activity_trace": traces[n]}
-            for n, mask_id in enumerate(sources.mask_ids)
+            {
+                **key,
+                "mask_id": int(mask_id),
+                "fluorescence_channel": 0,
+                "activity_trace": traces[n],
+                "standardized_noise": None if noise is None else float(noise[n]),
+            }
+            for n, mask_id in enumerate(mask_ids)
         )
 
 

@@ -113,6 +113,12 @@ def test_one_photon_recording_runs_from_raw_movie_to_activity(pipeline, new_fold
     spikes = np.stack((imaging.Activity.Trace & task_key & {"extraction_method": "deconvolved"}).to_arrays(
         "activity_trace"))
     assert (spikes >= 0).all()
+    dff, noise = (imaging.Activity.Trace & task_key & {"extraction_method": "dff"}).to_arrays(
+        "activity_trace", "standardized_noise")
+    expected = 100 * np.median(np.abs(np.diff(np.stack(dff), axis=1)), axis=1) / np.sqrt(movie.fps)
+    np.testing.assert_allclose(noise.astype(float), expected, rtol=1e-4)
+    assert set((imaging.Activity.Trace & task_key & {"extraction_method": "denoised"}).to_arrays(
+        "standardized_noise")) == {None}
 
 
 def test_recording_without_cells_runs_through_with_no_masks(pipeline, new_folder, subject_name):
