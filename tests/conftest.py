@@ -5,6 +5,7 @@ Pipeline tests use the real MySQL/MariaDB server (DJ_HOST, DJ_USER, DJ_PASS; def
 """
 
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -18,3 +19,8 @@ os.environ.setdefault("DJ_USER", "root")
 os.environ.setdefault("DJ_PASS", "")
 (_DATA / "raw").mkdir()
 (_DATA / "processed").mkdir()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the run's data roots (raw recordings and processing output written by the tests)."""
+    shutil.rmtree(_DATA, ignore_errors=True)
