@@ -1,9 +1,9 @@
 """Per-frame image operations of motion correction: high-pass filter, border taper, warps.
 
 Each takes and returns float32 arrays of the namespace ``xp``: OpenCV does the work on NumPy
-arrays, ``cupyx.scipy.ndimage`` on CuPy arrays. Warps use cubic interpolation (OpenCV's cubic
-convolution on the CPU, cubic B-splines on the GPU) or linear interpolation, and replicate the
-border pixels into the area a shift uncovers.
+arrays, ``cupyx.scipy.ndimage`` and array operations on CuPy arrays. Warps use OpenCV's cubic
+convolution (Keys, a = -0.75) or linear interpolation on both devices, and replicate the border
+pixels into the area a shift uncovers.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from element_calcium.compute import _backend
 
 OUTER_SIGMA_RATIO = 4.0  # the high-pass filter's outer Gaussian is this many times wider than its inner one
 _CV_INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
-_SPLINE_ORDER = {"cubic": 3, "linear": 1}
+_CUBIC_A = -0.75  # OpenCV's cubic convolution kernel
 
 
 def highpass(frames, sigma: float, xp: ModuleType):
@@ -57,12 +57,10 @@ def translate(frames, shifts, xp: ModuleType, *, interpolation: str = "cubic"):
             matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
             cv2.warpAffine(frame, matrix, (width, height), moved, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         return out
-    ndimage = _backend.ndimage_namespace(xp)
-    out = xp.empty_like(frames)
-    host_shifts = _backend.to_numpy(shifts).astype(np.float64)
-    for t, (dy, dx) in enumerate(host_shifts):
-        ndimage.shift(frames[t], (-dy, -dx), out[t], order=_SPLINE_ORDER[interpolation], mode="nearest")
-    return out
+    shifts = xp.asarray(shifts, dtype=xp.float64)
+    rows = xp.arange(frames.shape[1])[None, :, None] + shifts[:, 0, None, None]
+    cols = xp.arange(frames.shape[2])[None, None, :] + shifts[:, 1, None, None]
+    return _interpolate(frames, rows, cols, xp, interpolation)
 
 
 def remap(frames, field_y, field_x, xp: ModuleType):
@@ -74,13 +72,47 @@ def remap(frames, field_y, field_x, xp: ModuleType):
     height, width = frames.shape[1:]
     rows = xp.arange(height, dtype=xp.float32)[:, None]
     cols = xp.arange(width, dtype=xp.float32)[None, :]
-    out = xp.empty_like(frames)
-    if xp is np:
-        for t in range(len(frames)):
-            cv2.remap(frames[t], cols + field_x[t], rows + field_y[t], cv2.INTER_CUBIC, out[t], cv2.BORDER_REPLICATE)
-        return out
-    ndimage = _backend.ndimage_namespace(xp)
+    if xp is not np:
+        return _interpolate(frames, rows + field_y, cols + field_x, xp, "cubic")
+    out = np.empty_like(frames)
     for t in range(len(frames)):
-        coordinates = xp.stack([rows + field_y[t], cols + field_x[t]])
-        ndimage.map_coordinates(frames[t], coordinates, out[t], order=3, mode="nearest")
+        cv2.remap(frames[t], cols + field_x[t], rows + field_y[t], cv2.INTER_CUBIC, out[t], cv2.BORDER_REPLICATE)
+    return out
+
+
+def _taps(position, size: int, interpolation: str, xp: ModuleType):
+    """Samples that interpolate an axis of ``size`` pixels at ``position`` (pixels, any shape), as OpenCV does.
+
+    Returns 4 (cubic) or 2 (linear) index arrays, edge pixels repeated beyond the axis, and their float32
+    weights, each of the shape of ``position``.
+    """
+    base = xp.floor(position)
+    t = position - base
+    if interpolation == "linear":
+        offsets, weights = (0, 1), [1 - t, t]
+    else:
+        a = _CUBIC_A
+        weights = [
+            ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+            ((a + 2) * t - (a + 3)) * t * t + 1,
+            ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
+        ]
+        offsets = (-1, 0, 1, 2)
+        weights.append(1 - sum(weights))
+    base = base.astype(xp.int32)
+    return [xp.clip(base + offset, 0, size - 1) for offset in offsets], [w.astype(xp.float32) for w in weights]
+
+
+def _interpolate(frames, rows, cols, xp: ModuleType, interpolation: str):
+    """(n, H, W) float32 ``frames[t]`` sampled at (``rows``, ``cols``), pixel positions broadcasting to (n, H, W).
+
+    OpenCV's interpolation (`_taps`) written with array operations, for the GPU.
+    """
+    row_index, row_weights = _taps(rows, frames.shape[1], interpolation, xp)
+    col_index, col_weights = _taps(cols, frames.shape[2], interpolation, xp)
+    frame = xp.arange(len(frames))[:, None, None]
+    out = xp.zeros(frames.shape, dtype=xp.float32)
+    for r, row_weight in zip(row_index, row_weights):
+        for c, col_weight in zip(col_index, col_weights):
+            out += row_weight * col_weight * frames[frame, r, c]
     return out
