@@ -1,4 +1,4 @@
-"""Writers of acquisition file formats (Miniscope DAQ V3 and V4, plain and ScanImage TIFF).
+"""Writers of acquisition file formats (Miniscope DAQ V3 and V4, plain and ScanImage TIFF, PrairieView voltage).
 
 Each writer streams a movie chunk by chunk into the files an acquisition system produces, writes every file
 under a temporary name and renames it when complete, and returns a `WrittenRecording`: what a correct reader
@@ -18,6 +18,7 @@ import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from xml.sax.saxutils import escape
 
 import cv2
 import numpy as np
@@ -403,6 +404,40 @@ def _write_avis(frames: Iterator[np.ndarray], paths, per_file: int, codec: str, 
                     writer.write(frame)
             finally:
                 writer.release()
+
+
+def write_voltage_recording(path, signals: dict[str, np.ndarray], *, rate: float) -> pathlib.Path:
+    """Write analog inputs as a Bruker PrairieView voltage recording: ``path`` (CSV) and its ``.xml``.
+
+    Args:
+        path: the CSV file to write, e.g. ``.../TSeries-001_Cycle00001_VoltageRecording_001.csv``.
+        signals: input name (e.g. ``"Input 0"``) -> (n,) samples in volts, all of one length n >= 2.
+        rate: samples per second; sample i is at ``1000 * i / rate`` ms.
+
+    Returns:
+        The CSV path.
+    """
+    path = pathlib.Path(path)
+    rate = _check_number("rate", rate, 0.0, strict=True)
+    lengths = {len(values) for values in signals.values()}
+    if not signals or len(lengths) != 1 or lengths.pop() < 2:
+        raise ValueError("signals must map names to sample arrays of one length, at least 2")
+    columns = {"Time(ms)": np.arange(len(next(iter(signals.values())))) * 1000.0 / rate}
+    columns.update({name: np.asarray(values, dtype=np.float64) for name, values in signals.items()})
+    lines = [", ".join(columns)]
+    lines += [", ".join(f"{value:.6g}" for value in row) for row in zip(*columns.values())]
+    entries = "".join(
+        f"<VRecSignal><Name>{escape(name)}</Name><Channel>{channel}</Channel><Enabled>true</Enabled>"
+        f"<Unit><UnitName>V</UnitName><Multiplier>1</Multiplier><Divisor>1</Divisor></Unit></VRecSignal>"
+        for channel, name in enumerate(signals)
+    )
+    _write_text(path.with_suffix(".xml"), (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<VRecSessionEntry><DateTime>{_START.isoformat()}</DateTime>'
+        f"<Experiment><Rate>{rate:g}</Rate><AcquisitionTime>{1000 * len(lines[1:]) / rate:g}</AcquisitionTime>"
+        f"<SignalList>{entries}</SignalList></Experiment></VRecSessionEntry>\n"
+    ))
+    _write_text(path, "\n".join(lines) + "\n")
+    return path
 
 
 @contextlib.contextmanager

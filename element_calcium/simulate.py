@@ -42,6 +42,7 @@ from element_calcium._simulate_formats import (
     write_miniscope_v3,
     write_miniscope_v4,
     write_tiff,
+    write_voltage_recording,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "write_miniscope_v3",
     "write_miniscope_v4",
     "write_tiff",
+    "write_voltage_recording",
 ]
 
 _MODES = ("1p", "2p")
