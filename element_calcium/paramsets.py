@@ -54,3 +54,12 @@ def prepare(processing_method: str, params: dict[str, Any]) -> tuple[dict[str, A
     """
     complete = json.loads(canonical_json(compute_params.validate(params)))
     return complete, dict_to_uuid({"processing_method": processing_method, "params": complete})
+
+
+def prepare_event(detector: str, params: dict[str, Any]) -> tuple[dict[str, Any], uuid.UUID]:
+    """Validate the parameters of an event ``detector``; return the complete dictionary and the set's hash.
+
+    The hash covers the detector and the complete parameters.
+    """
+    complete = json.loads(canonical_json(compute_params.validate_event_params(detector, params)))
+    return complete, dict_to_uuid({"detector": detector, "params": complete})

@@ -353,3 +353,262 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"params must name a 'modality' in {MODALITIES}, got {modality!r}")
     merged = _merge(default_params(modality), params, "params")
     return ProcessingParams.from_dict(merged).to_dict()
+
+
+# --- events: calcium transients and behaviour-aligned windows ---------------------------------------------
+
+NOISE_STATISTICS = ("mean", "median", "max")
+ALTERNATIVES = ("two-sided", "greater", "less")
+
+
+def _real(value: Any) -> bool:
+    """A finite int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < float("inf")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class TransientParams:
+    """Calcium transients of each cell, from dF/F (see `element_calcium.compute.events`).
+
+    The defaults suit GCaMP6f-like transients (rise under 0.1 s, decay 0.3-0.7 s) at 20-30 frames/s.
+    At about 10 frames/s the 0.5 s window smooths little and noise peaks pass: raise min_snr to 2.5.
+
+    Attributes:
+        savgol_window_s: (seconds) Savitzky-Golay smoothing window; made an odd number of frames,
+            at least ``savgol_order + 2``.
+        savgol_order: polynomial order of the Savitzky-Golay filter.
+        noise_window_s: (seconds) rolling window of the noise estimate.
+        noise_statistic: ``"median"``, ``"mean"`` or ``"max"`` of |dF/F - smoothed| over the window;
+            median and mean are scaled to the standard deviation of white noise, max is an envelope.
+        min_snr: smallest transient, in noise standard deviations: both the prominence of the smoothed
+            peak and its rise from the start of the transient must reach this.
+        onset_threshold: the rise before a peak is where the smoothed first derivative exceeds this
+            many standard deviations of the derivative's noise.
+        min_width_s: (seconds) smallest width of a peak at half its prominence.
+        max_rise_s: (seconds) longest rise; a transient starts at most this long before its peak.
+        end_fraction: a transient ends when the smoothed trace falls back to its starting level plus
+            this fraction of its amplitude.
+    """
+
+    savgol_window_s: float = 0.5
+    savgol_order: int = 2
+    noise_window_s: float = 30.0
+    noise_statistic: str = "median"
+    min_snr: float = 2.0
+    onset_threshold: float = 1.0
+    min_width_s: float = 0.2
+    max_rise_s: float = 1.0
+    end_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        where = "params transients"
+        for name in ("savgol_window_s", "noise_window_s", "min_snr", "max_rise_s"):
+            value = getattr(self, name)
+            _require(_real(value) and value > 0, f"{where}.{name} must be a number > 0, got {value!r}")
+        for name in ("onset_threshold", "min_width_s"):
+            value = getattr(self, name)
+            _require(_real(value) and value >= 0, f"{where}.{name} must be a number >= 0, got {value!r}")
+        _require(_whole(self.savgol_order) and 1 <= self.savgol_order <= 5,
+                 f"{where}.savgol_order must be an integer in 1..5, got {self.savgol_order!r}")
+        _require(self.noise_statistic in NOISE_STATISTICS,
+                 f"{where}.noise_statistic must be one of {NOISE_STATISTICS}, got {self.noise_statistic!r}")
+        _require(_real(self.end_fraction) and 0 <= self.end_fraction < 1,
+                 f"{where}.end_fraction must be in [0, 1), got {self.end_fraction!r}")
+
+
+@dataclass(frozen=True)
+class PeriEventParams:
+    """Windows of activity around behaviour events, and each cell's response to them.
+
+    Attributes:
+        pre_s: (seconds) window before each event; also the baseline of the response statistics.
+        post_s: (seconds) window after each event.
+        resample_ms: (milliseconds) resample the windows to this fixed interval; None keeps the frames.
+        response_start_s, response_end_s: (seconds after the event) window of the response statistic.
+        n_shuffles: circular shifts of the event times in the null distribution of the p-value.
+        seed: seed of the shuffles.
+        alternative: ``"two-sided"``, ``"greater"`` (activation) or ``"less"`` (suppression).
+    """
+
+    pre_s: float = 2.0
+    post_s: float = 5.0
+    resample_ms: float | None = None
+    response_start_s: float = 0.0
+    response_end_s: float = 1.0
+    n_shuffles: int = 1000
+    seed: int = 0
+    alternative: str = "two-sided"
+
+    def __post_init__(self) -> None:
+        _require(_real(self.pre_s) and self.pre_s > 0,
+                 f"params peri_event.pre_s must be > 0 seconds, got {self.pre_s!r}")
+        _require(_real(self.post_s) and self.post_s > 0,
+                 f"params peri_event.post_s must be > 0 seconds, got {self.post_s!r}")
+        _require(self.resample_ms is None or (_real(self.resample_ms) and self.resample_ms > 0),
+                 f"params peri_event.resample_ms must be > 0 milliseconds or null, got {self.resample_ms}")
+        _require(_real(self.response_start_s) and _real(self.response_end_s)
+                 and 0 <= self.response_start_s < self.response_end_s <= self.post_s,
+                 "params peri_event.response_start_s and response_end_s must satisfy "
+                 f"0 <= start < end <= post_s, got ({self.response_start_s}, {self.response_end_s})")
+        _require(_whole(self.n_shuffles) and self.n_shuffles >= 1,
+                 f"params peri_event.n_shuffles must be an integer >= 1, got {self.n_shuffles!r}")
+        _require(_whole(self.seed) and self.seed >= 0,
+                 f"params peri_event.seed must be an integer >= 0, got {self.seed!r}")
+        _require(self.alternative in ALTERNATIVES,
+                 f"params peri_event.alternative must be one of {ALTERNATIVES}, got {self.alternative!r}")
+
+
+# --- Spatiotemporal (astrocyte) event detection -----------------------------------------------------------------
+
+DELTA_METHODS = ("dF", "dFF")
+COMB_TYPES = ("&", "|")
+
+
+def _is_whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < float("inf")
+
+
+@dataclass(frozen=True)
+class SpatialEventParams:
+    """Spatiotemporal event detection in a movie (astroCAST ``Delta`` + ``Detector`` style).
+
+    Noise units: ``sigma_s`` of a pixel is the standard deviation of white noise in its smoothed delta
+    signal: the pixel's noise (robust, from frame-to-frame differences of the delta) times the L2 norm of
+    the smoothing kernel. Thresholds given in noise units are therefore portable across movies.
+
+    Attributes:
+        window: (frames) the background of frame t is the larger of the minima over the ``window`` frames
+            ending at t and the ``window`` frames starting at t; longer than one event at one pixel.
+        method: ``"dF"`` (frame - background) or ``"dFF"`` ((frame - background) / background).
+        use_smoothing: Gaussian smoothing of the delta movie in time and space.
+        smooth_sigma: (pixels and frames) sigma of the Gaussian.
+        smooth_radius: (pixels and frames) half-width at which the Gaussian kernel is cut.
+        threshold: when set, a voxel is active where the smoothed delta is >= threshold (delta units: grey
+            levels for dF, a fraction for dFF) and the spatial and temporal criteria are not used.
+        use_spatial: use the spatial criterion.
+        spatial_threshold: (noise units) a voxel is bright where its prominence is at least this.
+        spatial_radius: (pixels) the neighbourhood of a pixel is the (2 r + 1)^2 square around it.
+        spatial_min_ratio: a voxel is spatially active where at least this fraction of the in-frame pixels
+            of its neighbourhood are bright, in (0, 1].
+        use_temporal: use the temporal criterion.
+        temporal_prominence: (noise units) a voxel is a prominent core where the smoothed delta exceeds
+            the larger of its minima over the ``temporal_wlen // 2`` frames before and after by this much.
+        temporal_width: (frames) temporally active runs of a pixel shorter than this are dropped.
+        temporal_rel_height: an event extends around its prominent core while the prominence stays above
+            (1 - rel_height) x the largest core prominence within ``temporal_wlen // 2`` frames, in [0, 1).
+        temporal_wlen: (frames) window of the prominence and of the event extent around a core.
+        comb_type: ``"&"`` (spatially and temporally active) or ``"|"`` (either).
+        exclude_border: (pixels) band along the frame edges where no voxel is active.
+        fill_holes: fill holes of the active voxels of each frame.
+        area_threshold: (pixels) largest hole filled.
+        remove_objects: drop events (3-D connected components) smaller than ``min_size`` voxels.
+        min_size: (voxels) smallest event kept.
+        connectivity: 3-D connectivity of the voxels of an event: 1 (faces), 2 (and edges), 3 (and corners).
+        ring_width: (pixels) width of the ring around an event's footprint whose mean trace gives its noise.
+        noise_frames: frames, in runs spread over the recording, from which each pixel's noise is estimated.
+    """
+
+    window: int = 40
+    method: str = "dF"
+    use_smoothing: bool = True
+    smooth_sigma: float = 2.0
+    smooth_radius: int = 4
+    threshold: float | None = None
+    use_spatial: bool = True
+    spatial_threshold: float = 5.0
+    spatial_radius: int = 2
+    spatial_min_ratio: float = 0.5
+    use_temporal: bool = True
+    temporal_prominence: float = 10.0
+    temporal_width: int = 3
+    temporal_rel_height: float = 0.8
+    temporal_wlen: int = 60
+    comb_type: str = "&"
+    exclude_border: int = 0
+    fill_holes: bool = True
+    area_threshold: int = 10
+    remove_objects: bool = True
+    min_size: int = 100
+    connectivity: int = 1
+    ring_width: int = 4
+    noise_frames: int = 1000
+
+    def __post_init__(self) -> None:
+        where = "params spatial_events"
+        for name in ("use_smoothing", "use_spatial", "use_temporal", "fill_holes", "remove_objects"):
+            _require(isinstance(getattr(self, name), bool), f"{where}.{name} must be true or false")
+        _require(_is_whole_number(self.window) and self.window >= 2,
+                 f"{where}.window must be an integer >= 2 frames, got {self.window!r}")
+        _require(self.method in DELTA_METHODS, f"{where}.method must be one of {DELTA_METHODS}, got {self.method!r}")
+        _require(_is_finite_number(self.smooth_sigma) and self.smooth_sigma > 0,
+                 f"{where}.smooth_sigma must be > 0 pixels, got {self.smooth_sigma!r}")
+        _require(_is_whole_number(self.smooth_radius) and self.smooth_radius >= 1,
+                 f"{where}.smooth_radius must be an integer >= 1 pixels, got {self.smooth_radius!r}")
+        _require(self.threshold is None or _is_finite_number(self.threshold),
+                 f"{where}.threshold must be a finite number or null, got {self.threshold!r}")
+        _require(_is_finite_number(self.spatial_threshold) and self.spatial_threshold >= 0,
+                 f"{where}.spatial_threshold must be >= 0 (noise units), got {self.spatial_threshold!r}")
+        _require(_is_whole_number(self.spatial_radius) and self.spatial_radius >= 0,
+                 f"{where}.spatial_radius must be an integer >= 0 pixels, got {self.spatial_radius!r}")
+        _require(_is_finite_number(self.spatial_min_ratio) and 0 < self.spatial_min_ratio <= 1,
+                 f"{where}.spatial_min_ratio must be in (0, 1], got {self.spatial_min_ratio!r}")
+        _require(_is_finite_number(self.temporal_prominence) and self.temporal_prominence > 0,
+                 f"{where}.temporal_prominence must be > 0 (noise units), got {self.temporal_prominence!r}")
+        _require(_is_whole_number(self.temporal_width) and self.temporal_width >= 1,
+                 f"{where}.temporal_width must be an integer >= 1 frames, got {self.temporal_width!r}")
+        _require(_is_finite_number(self.temporal_rel_height) and 0 <= self.temporal_rel_height < 1,
+                 f"{where}.temporal_rel_height must be in [0, 1), got {self.temporal_rel_height!r}")
+        _require(_is_whole_number(self.temporal_wlen) and self.temporal_wlen >= 2,
+                 f"{where}.temporal_wlen must be an integer >= 2 frames, got {self.temporal_wlen!r}")
+        _require(self.comb_type in COMB_TYPES, f"{where}.comb_type must be one of {COMB_TYPES}, got {self.comb_type!r}")
+        _require(self.threshold is not None or self.use_spatial or self.use_temporal,
+                 f"{where} needs use_spatial or use_temporal to be true, or a threshold")
+        _require(_is_whole_number(self.exclude_border) and self.exclude_border >= 0,
+                 f"{where}.exclude_border must be an integer >= 0 pixels, got {self.exclude_border!r}")
+        _require(_is_whole_number(self.area_threshold) and self.area_threshold >= 1,
+                 f"{where}.area_threshold must be an integer >= 1 pixels, got {self.area_threshold!r}")
+        _require(_is_whole_number(self.min_size) and self.min_size >= 1,
+                 f"{where}.min_size must be an integer >= 1 voxels, got {self.min_size!r}")
+        _require(self.connectivity in (1, 2, 3) and _is_whole_number(self.connectivity),
+                 f"{where}.connectivity must be 1, 2 or 3, got {self.connectivity!r}")
+        _require(_is_whole_number(self.ring_width) and self.ring_width >= 1,
+                 f"{where}.ring_width must be an integer >= 1 pixels, got {self.ring_width!r}")
+        _require(_is_whole_number(self.noise_frames) and self.noise_frames >= 2,
+                 f"{where}.noise_frames must be an integer >= 2 frames, got {self.noise_frames!r}")
+
+
+# --- event parameter sets ----------------------------------------------------------------------------------------
+
+EVENT_DETECTORS = {"transients": TransientParams, "peri_event": PeriEventParams, "spatial": SpatialEventParams}
+
+
+def default_event_params(detector: str) -> dict[str, Any]:
+    """The built-in parameter dictionary of an event ``detector`` (one of ``EVENT_DETECTORS``)."""
+    if detector not in EVENT_DETECTORS:
+        raise ValueError(f"detector must be one of {tuple(EVENT_DETECTORS)}, got {detector!r}")
+    return _as_dict(EVENT_DETECTORS[detector]())
+
+
+def validate_event_params(detector: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Check the parameters of an event ``detector`` and return the complete dictionary (defaults filled in).
+
+    Raises:
+        ValueError: unknown detector, not a dictionary, an unknown key or a value out of range.
+    """
+    defaults = default_event_params(detector)
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dictionary, got {type(params).__name__}")
+    merged = _merge(defaults, params, f"params {detector}")
+    return _as_dict(EVENT_DETECTORS[detector](**merged))
+
+
+def _as_dict(section) -> dict[str, Any]:
+    return {name: list(v) if isinstance(v, tuple) else v for name, v in dataclasses.asdict(section).items()}
