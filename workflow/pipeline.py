@@ -1,10 +1,10 @@
-"""The assembled pipeline: lab/subject/session plus imaging, under one schema prefix.
+"""The assembled pipeline: lab/subject/session plus imaging and events, under one schema prefix.
 
 Importing this module connects to the database and activates the schemas named
-``<prefix>session`` and ``<prefix>imaging`` (prefix from ``workflow.paths.get_db_prefix``),
-creating them on first use::
+``<prefix>session``, ``<prefix>imaging`` and ``<prefix>events`` (prefix from
+``workflow.paths.get_db_prefix``), creating them on first use::
 
-    from workflow.pipeline import imaging
+    from workflow.pipeline import imaging, events
     imaging.RecordingInfo.to_pandas()
 
 This module is also the imaging schema's linking module: it provides ``Session``,
@@ -13,7 +13,7 @@ This module is also the imaging schema's linking module: it provides ``Session``
 
 import sys
 
-from element_calcium import imaging
+from element_calcium import events, imaging
 from workflow import session
 from workflow.database import configure
 from workflow.paths import get_db_prefix, get_processed_root_dir, get_raw_root_dirs, get_run_settings
@@ -25,6 +25,7 @@ __all__ = [
     "Session",
     "Subject",
     "db_prefix",
+    "events",
     "get_processed_root_dir",
     "get_raw_root_dirs",
     "get_run_settings",
@@ -36,3 +37,4 @@ configure()
 db_prefix = get_db_prefix()
 session.schema.activate(db_prefix + "session")
 imaging.activate(db_prefix + "imaging", linking_module=sys.modules[__name__])
+events.activate(db_prefix + "events")
