@@ -1,4 +1,4 @@
-"""The end-to-end demo: simulate a one-photon Miniscope V4 recording, ingest it, populate."""
+"""The end-to-end demo: simulate a one-photon Miniscope V4 recording with lever presses, ingest it, populate."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import datetime
 from pathlib import Path
 
 import numpy as np
+
+import pandas as pd
 
 from element_calcium.simulate import simulate, write_miniscope_v4
 from workflow.ingest import ingest_recording
@@ -20,28 +22,44 @@ def demo_folder() -> Path:
     return get_raw_root_dirs()[0] / "demo" / DEMO_SUBJECT / DEMO_SESSION.strftime("%Y_%m_%d/%H_%M_%S")
 
 
+BEHAVIOR_FILE = "behavior_events.csv"
+
+
 def run_demo(*, n_frames: int = 1500, size: int = 160, n_cells: int = 30, seed: int = 0) -> dict:
-    """Write (once) and ingest the demo recording, populate every table; returns the recording key."""
+    """Write (once) and ingest the demo recording and its lever presses, populate every table; returns its key."""
     folder = demo_folder()
     if not folder.exists():
         print(f"simulating a {n_frames}-frame {size}x{size} one-photon recording with {n_cells} cells")
         movie = simulate(n_frames=n_frames, height=size, width=size, n_cells=n_cells, mode="1p", fps=20.0, seed=seed)
         write_miniscope_v4(folder, movie, frames_per_file=500, seed=seed)
+        _write_lever_presses(folder / BEHAVIOR_FILE, duration_s=n_frames / 20.0, seed=seed)
     print(f"recording folder: {folder}")
     result = ingest_recording(folder, subject=DEMO_SUBJECT, session_datetime=DEMO_SESSION)
     print("ingested" if result.created else "already ingested", result.recording_key)
 
-    from workflow.pipeline import imaging
+    from workflow.pipeline import events, imaging
+
+    if result.created:
+        count = events.import_event_csv(result.recording_key, folder / BEHAVIOR_FILE)
+        print(f"imported {count} behaviour events from {BEHAVIOR_FILE}")
 
     for table, outcome in imaging.populate_all(display_progress=True).items():
         print(f"populated {table}: {outcome['success_count']} made, {len(outcome['error_list'])} failed")
     return result.recording_key
 
 
+def _write_lever_presses(path: Path, *, duration_s: float, seed: int) -> None:
+    """A behaviour CSV (time, event_type) of lever presses 3-8 s apart, as a behaviour rig would log them."""
+    rng = np.random.default_rng(seed)
+    times = 2.0 + np.cumsum(rng.uniform(3.0, 8.0, int(duration_s / 3.0)))
+    times = times[times < duration_s - 5.0]
+    pd.DataFrame({"time": times.round(3), "event_type": "lever"}).to_csv(path, index=False)
+
+
 def describe(recording_key: dict) -> str:
     """A printable summary of what the pipeline holds for the recording."""
     from workflow import status
-    from workflow.pipeline import imaging
+    from workflow.pipeline import events, imaging
 
     lines = ["", "tables:"]
     lines += [f"  {row['table']:<26} {row['rows']:>6} rows" for row in status.table_counts()]
@@ -84,5 +102,18 @@ def describe(recording_key: dict) -> str:
         lines.append(
             f"  Activity curation {activity['curation_id']} {activity['extraction_method']:<11}: "
             f"{len(traces)} traces of {len(traces[0]) if len(traces) else 0} frames"
+        )
+    lines += ["", "Events:"]
+    for transients in (events.Transients & recording_key).to_dicts():
+        rates = (events.Transients.CellStats & transients).to_arrays("rate_hz")
+        lines.append(
+            f"  Transients of {transients['extraction_method']:<8}: {transients['transient_count']} in "
+            f"{len(rates)} cells, median rate {np.median(rates) if len(rates) else float('nan'):.2f} Hz"
+        )
+    for window in (events.PeriEventWindow & recording_key).to_dicts():
+        p_values = (events.PeriEventWindow.CellResponse & window).to_arrays("p_value")
+        lines.append(
+            f"  PeriEventWindow {window['event_type']} x {window['extraction_method']:<11}: {window['n_events']} "
+            f"events, {int(np.sum(p_values < 0.01))} of {len(p_values)} cells respond (p < 0.01)"
         )
     return "\n".join(lines)
