@@ -26,8 +26,11 @@ import numpy as np
 import pandas as pd
 
 from . import imaging, paramsets
+from ._fetched import pack, unpack
 from .compute import events as event_compute
+from .paths import find_full_path, path_under_root
 from .readers.behavior import read_event_csv, read_voltage_recording
+from .spatial_events_stage import SpatialEventRows, run_spatial_events
 
 schema = dj.Schema()
 
@@ -68,7 +71,7 @@ class EventDetector(dj.Lookup):
 
 
 def _event_paramset_row(event_paramset_id: int, detector: str, description: str, params: dict) -> dict[str, Any]:
-    complete, param_hash = paramsets.prepare_event(detector, params)
+    complete, param_hash = paramsets.prepare_step(detector, params)
     return {"event_paramset_id": event_paramset_id, "detector": detector, "paramset_desc": description,
             "param_set_hash": param_hash, "params": complete}
 
@@ -178,9 +181,10 @@ class Transients(dj.Computed):
         return traces * _params_of("transients").proj()
 
     def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
-        return (*_activity_traces(key), (EventParamSet & key).fetch1("params"))
+        return pack((*_activity_traces(key), (EventParamSet & key).fetch1("params")))
 
-    def make_compute(self, key, mask_ids, traces, fps, frame_times, params) -> tuple[Any, ...]:
+    def make_compute(self, key, *fetched) -> tuple[Any, ...]:
+        mask_ids, traces, fps, frame_times, params = unpack(fetched)
         transients = event_compute.detect_transients(traces, fps, **params)
         stats = event_compute.transient_statistics(traces, transients, fps, **params)
         return mask_ids, frame_times, transients, stats
@@ -362,14 +366,16 @@ class CuratedTransients(dj.Computed):
         """ + _CELL_STATS_ATTRIBUTES
 
     def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
-        mask_ids, traces, fps, frame_times = _activity_traces(key)
-        detected = pd.DataFrame((Transients.Transient & key).to_dicts(order_by=("mask_id", "transient_id")))
+        columns = ("mask_id", "transient_id", *_STORED_TRANSIENT_COLUMNS)
+        stored = (Transients.Transient & key).to_arrays(*columns, order_by=("mask_id", "transient_id"))
         cells = (TransientCuration.Cell & key).to_dicts()
-        return mask_ids, traces, fps, frame_times, detected, cells, (EventParamSet & key).fetch1("params")
+        params = (EventParamSet & key).fetch1("params")
+        return pack((*_activity_traces(key), dict(zip(columns, stored)), cells, params))
 
-    def make_compute(self, key, mask_ids, traces, fps, frame_times, detected, cells, params) -> tuple[Any, ...]:
+    def make_compute(self, key, *fetched) -> tuple[Any, ...]:
+        mask_ids, traces, fps, frame_times, stored, cells, params = unpack(fetched)
         rows = {int(m): n for n, m in enumerate(mask_ids)}
-        table = _transients_table(detected, rows)
+        table = _transients_table(pd.DataFrame(stored), rows)
         edits = {int(cell["mask_id"]): cell for cell in cells}
         curated = []
         for mask_id, row in rows.items():
@@ -392,6 +398,10 @@ class CuratedTransients(dj.Computed):
         ordered = combined.sort_values(["cell", "onset"], kind="stable")
         self.Transient.insert({**row, "added": bool(added)} for row, added in zip(rows, ordered["added"]))
         self.CellStats.insert(_stats_rows(key, stats, mask_ids))
+
+
+_STORED_TRANSIENT_COLUMNS = ("start_frame", "onset_frame", "peak_frame", "end_frame", "peak_dff", "amplitude",
+                              "snr", "rise_s", "decay_s", "area")
 
 
 def _transients_table(detected: pd.DataFrame, rows: dict[int, int]) -> pd.DataFrame:
@@ -540,9 +550,11 @@ class PeriEventWindow(dj.Computed):
 
     def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
         event_times = (BehaviorEvent & key).to_arrays("event_time", order_by="event_time")
-        return (*_activity_traces(key), np.asarray(event_times, np.float64), (EventParamSet & key).fetch1("params"))
+        params = (EventParamSet & key).fetch1("params")
+        return pack((*_activity_traces(key), np.asarray(event_times, np.float64), params))
 
-    def make_compute(self, key, mask_ids, traces, fps, frame_times, event_times, params) -> tuple[Any, ...]:
+    def make_compute(self, key, *fetched) -> tuple[Any, ...]:
+        mask_ids, traces, fps, frame_times, event_times, params = unpack(fetched)
         windows = event_compute.peri_event_windows(traces, event_times, frame_times, **params)
         responses = event_compute.response_statistics(traces, event_times, frame_times, **params)
         return mask_ids, windows, responses
@@ -557,3 +569,72 @@ class PeriEventWindow(dj.Computed):
              "z_score": _nullable(row.z_score), "p_value": float(row.p_value)}
             for row in responses.itertuples(index=False)
         )
+
+
+# ---------------------------------------------------------------------------- spatiotemporal events
+
+
+@schema
+class SpatialEvents(dj.Computed):
+    definition = """
+    # spatiotemporal events (astrocyte-style) in the motion-corrected movie
+    -> imaging.MotionCorrection
+    -> EventParamSet
+    ---
+    event_map: varchar(255)            # (T, H, W) int32 HDF5 movie of event ids (0: none), relative to the processed root
+    event_count: int32
+    device: varchar(8)                 # cpu | cuda
+    wall_time: float32                 # (s)
+    noise_image: <blob>                # (H, W) float32 noise standard deviation of each pixel (grey levels)
+    """
+
+    class Event(dj.Part):
+        definition = """
+        -> master
+        event_id: int32                  # 1..N in order of the first frame
+        ---
+        z0: int32                        # first frame (0-based)
+        z1: int32                        # frame after the last
+        start_time: float64              # (s) recording clock
+        y0: int32                        # bounding box rows y0..y1 - 1 and columns x0..x1 - 1 (pixels)
+        y1: int32
+        x0: int32
+        x1: int32
+        volume: int32                    # voxels
+        area: int32                      # footprint pixels (any frame)
+        duration_s: float32
+        centroid_y: float32              # (pixels) of the footprint
+        centroid_x: float32
+        max_height: float32              # max - min of the trace (dF or dF/F units)
+        max_gradient: float32            # largest rise of the trace per frame
+        noise_mean: float32              # mean of the ring around the footprint over the event's frames
+        noise_std: float32
+        snr=null: float32                # (max(trace) - noise_mean) / noise_std
+        footprint_ypix: <blob>           # (area,) int32
+        footprint_xpix: <blob>           # (area,) int32
+        trace: <blob>                    # (z1 - z0,) float32 mean over the footprint
+        """
+
+    @property
+    def key_source(self):
+        corrected = imaging.MotionCorrection & "corrected_movie is not null"
+        return corrected * _params_of("spatial").proj()
+
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
+        processed_root = imaging.get_processed_root_dir()
+        movie = find_full_path(processed_root, (imaging.MotionCorrection & key).fetch1("corrected_movie"))
+        output_dir = (imaging.ProcessingTask & key).fetch1("processing_output_dir")
+        frame_times = (imaging.RecordingInfo.Timestamps & key).fetch1("frame_times")
+        params = (EventParamSet & key).fetch1("params")
+        return pack((str(movie), str(path_under_root(processed_root, output_dir)), output_dir, frame_times, params))
+
+    def make_compute(self, key, *fetched) -> tuple[SpatialEventRows]:
+        movie, output_dir, output_dir_relative, frame_times, params = unpack(fetched)
+        settings = imaging.get_run_settings()
+        return (run_spatial_events(Path(movie), Path(output_dir), output_dir_relative, event_paramset_id=key["event_paramset_id"],
+                                   params=params, frame_times=frame_times, device=settings.get("device", "auto"),
+                                   chunk_frames=settings.get("chunk_frames", 200)),)
+
+    def make_insert(self, key, rows: SpatialEventRows) -> None:
+        self.insert1({**key, **rows.master})
+        self.Event.insert({**key, **row} for row in rows.events)

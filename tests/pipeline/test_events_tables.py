@@ -46,7 +46,8 @@ def recording(pipeline, new_folder, subject_name, tmp_path):
     height, width = 32, 36
     movie = simulate(n_frames=N_FRAMES, height=height, width=width, n_cells=3, mode="2p", fps=FPS, max_shift=0.0)
     written = write_tiff(new_folder(), movie)
-    imaging.ProcessingParamSet.insert_new_params("suite2p", 220, "suite2p results", {"modality": "2p"})
+    imaging.ProcessingParamSet.insert_new_params("suite2p", 220, "suite2p results, 11 px cells",
+                                                 {"modality": "2p", "cell_diameter": 11.0})
     recording_key = ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME,
                                      fps=written.fps, create_task=False).recording_key
     truth = simulate_traces(n_cells=3, n_frames=N_FRAMES, fps=FPS, rate_hz=0.05, snr=8.0, event_times=LEVER_TIMES,
