@@ -25,7 +25,9 @@ import numpy as np
 
 from . import paramsets, readers
 from .compute.params import default_params
-from .extraction_file import ExtractedSources, read_sources
+from . import curation_stage
+from ._fetched import pack, unpack
+from .extraction_file import ExtractedSources
 from .extraction_stage import (
     ACTIVITY_METHODS,
     SegmentationInputs,
@@ -557,6 +559,18 @@ class MaskClassification(dj.Computed):
         self.MaskType.insert({**key, **row} for row in rows)
 
 
+_NEW_CELL_ATTRIBUTES = """
+        mask_npix: int32                  # non-zero pixels
+        mask_center_x: float32            # (pixels) weighted centroid
+        mask_center_y: float32            # (pixels)
+        mask_xpix: <blob>                 # (npix,) int32 column of each pixel
+        mask_ypix: <blob>                 # (npix,) int32 row of each pixel
+        mask_weights: <blob>              # (npix,) float32 footprint weights, unit L2 norm
+        fluorescence: <blob>              # (T,) float32 estimated from the motion-corrected movie
+        background_fluorescence: <blob>   # (T,) float32 background under the footprint, same units
+"""
+
+
 @schema
 class Curation(dj.Manual):
     definition = """
@@ -569,6 +583,45 @@ class Curation(dj.Manual):
     curation_note='': varchar(2000)
     parent_curation_id=null: int16      # the curation this one was derived from; null for curation 0
     """
+
+    class Rejected(dj.Part):
+        definition = """
+        # a cell of the parent curation left out of this one
+        -> master
+        mask_id: int32
+        """
+
+    class Merged(dj.Part):
+        definition = """
+        # a new cell replacing several cells of the parent curation, re-estimated from the movie
+        -> master
+        mask_id: int32                    # the new cell's id
+        ---
+        merged_ids: <blob>                # (k,) int64 ids of the parent's cells it replaces
+        """ + _NEW_CELL_ATTRIBUTES
+
+    class Added(dj.Part):
+        definition = """
+        # a cell the segmentation missed, drawn by hand; footprint and traces estimated from the movie
+        -> master
+        mask_id: int32
+        ---
+        """ + _NEW_CELL_ATTRIBUTES
+
+    class Verified(dj.Part):
+        definition = """
+        # a cell a curator checked and accepted (the whole set of this curation, parent's included)
+        -> master
+        mask_id: int32
+        """
+
+    class CellGroup(dj.Part):
+        definition = """
+        # named sets of cells, several per cell (the whole set of this curation, parent's included)
+        -> master
+        group_name: varchar(64)
+        mask_id: int32
+        """
 
     @classmethod
     def create1_from_segmentation(cls, key: dict[str, Any]) -> dict[str, Any]:
@@ -590,12 +643,41 @@ class Curation(dj.Manual):
         return len(missing)
 
 
-def _curated_sources(key: dict[str, Any]) -> ExtractedSources:
-    """Footprints and traces of the masks of curation ``key``, from the segmentation's results file."""
-    results_file = (Segmentation & key).fetch1("results_file")
-    sources = read_sources(find_full_path(get_processed_root_dir(), results_file))
-    mask_ids = (Segmentation.Mask & key).to_arrays("mask_id", order_by="mask_id")
-    return sources.select(mask_ids)
+def curation_chain(key: dict[str, Any]) -> list[dict[str, Any]]:
+    """Keys of the curations from curation 0 to the curation ``key``, following the parents."""
+    chain = []
+    current = (Curation & key).fetch1()
+    while True:
+        chain.append({name: current[name] for name in Curation.primary_key})
+        if current["parent_curation_id"] is None:
+            return chain[::-1]
+        current = (Curation & {**key, "curation_id": current["parent_curation_id"]}).fetch1()
+
+
+def _edit_rows(key: dict[str, Any]) -> dict[str, Any]:
+    """The changes curation ``key`` makes to its parent, as stored (see `curation_stage.edits_from_rows`)."""
+    new_cells = [row for part in (Curation.Merged, Curation.Added) for row in (part & key).to_dicts(order_by="mask_id")]
+    return {"rejected": (Curation.Rejected & key).to_arrays("mask_id"), "new_cells": new_cells}
+
+
+def curation_inputs(key: dict[str, Any]) -> dict[str, Any]:
+    """What the cells of curation ``key`` are made of: the segmentation's results file (path, and its size and
+    modification time as a fingerprint), its mask ids, each curation's changes from curation 0 on, and the
+    parameter set. Small, apart from the traces of merged and added cells."""
+    path = find_full_path(get_processed_root_dir(), (Segmentation & key).fetch1("results_file"))
+    stat = path.stat()
+    return {
+        "results_file": str(path),
+        "file_stamp": (stat.st_size, stat.st_mtime_ns),
+        "mask_ids": (Segmentation.Mask & key).to_arrays("mask_id", order_by="mask_id"),
+        "chain": [_edit_rows(link) for link in curation_chain(key)],
+        "params": (ProcessingParamSet & key).fetch1("params"),
+    }
+
+
+def curated_sources(key: dict[str, Any]) -> ExtractedSources:
+    """Footprints and traces of the cells of curation ``key`` (`curation_stage.curated_sources`)."""
+    return curation_stage.curated_sources(curation_inputs(key))
 
 
 @schema
@@ -615,11 +697,11 @@ class Fluorescence(dj.Computed):
         background_fluorescence=null: <blob>  # (T,) float32 background / neuropil that was removed, same units
         """
 
-    def make_fetch(self, key: dict[str, Any]) -> tuple[ExtractedSources]:
-        return (_curated_sources(key),)
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
+        return (pack(curation_inputs(key)),)
 
-    def make_compute(self, key: dict[str, Any], sources: ExtractedSources) -> tuple[ExtractedSources]:
-        return (sources,)
+    def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[ExtractedSources]:
+        return (curation_stage.curated_sources(unpack(inputs)),)
 
     def make_insert(self, key: dict[str, Any], sources: ExtractedSources) -> None:
         self.insert1(key)
@@ -662,14 +744,13 @@ class Activity(dj.Computed):
         standardized_noise=null: float32  # dF/F only: 100 median(abs(diff(dF/F))) / sqrt(fps), percent per sqrt(Hz)
         """
 
-    def make_fetch(self, key: dict[str, Any]) -> tuple[ExtractedSources, dict[str, Any]]:
-        params = (ProcessingParamSet & key).fetch1("params")
-        return _curated_sources(key), params
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
+        return (pack(curation_inputs(key)),)
 
-    def make_compute(
-        self, key: dict[str, Any], sources: ExtractedSources, params: dict[str, Any]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        traces = activity_traces(key["extraction_method"], sources, params=params)
+    def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        inputs = unpack(inputs)
+        sources = curation_stage.curated_sources(inputs)
+        traces = activity_traces(key["extraction_method"], sources, params=inputs["params"])
         return sources.mask_ids, traces, activity_noise(key["extraction_method"], traces, fps=sources.fps)
 
     def make_insert(
