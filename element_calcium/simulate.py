@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 from scipy import interpolate, ndimage, signal, sparse, special
 
+from element_calcium._simulate_astro import AstroMovie, AstroTruth, simulate_astro
 from element_calcium._simulate_formats import (
     WrittenRecording,
     _check_int,
@@ -46,10 +47,13 @@ from element_calcium._simulate_formats import (
 )
 
 __all__ = [
+    "AstroMovie",
+    "AstroTruth",
     "GroundTruth",
     "SimulatedMovie",
     "WrittenRecording",
     "simulate",
+    "simulate_astro",
     "write_miniscope_v3",
     "write_miniscope_v4",
     "write_tiff",

@@ -10,6 +10,8 @@
   `threshold_crossings`, `peri_event_windows` (trial x cell x sample), `peri_event_zscore` and
   `response_statistics` (z-score and permutation p-value per cell); definitions in
   ``_events_alignment``.
+- Spatiotemporal events in a movie (astroCAST ``Detector`` style): `detect_spatial_events`, streamed
+  chunk by chunk, on the CPU or a CUDA GPU; definitions in ``_events_spatial``.
 
 Frames are 0-based indices, times are seconds, dF/F is a fraction. Parameters are the fields of
 `element_calcium.compute.params.TransientParams` and `PeriEventParams`, passed as keyword arguments.
@@ -28,6 +30,7 @@ from element_calcium.compute._events_alignment import (
     threshold_crossings,
 )
 from element_calcium.compute._events_curation import CURATION_MODES, curate_transients, measure_transients
+from element_calcium.compute._events_spatial import SpatialEventsResult, detect_spatial_events
 from element_calcium.compute._events_rates import (
     bin_data,
     event_raster,
@@ -49,9 +52,11 @@ __all__ = [
     "STATISTICS_COLUMNS",
     "TRANSIENT_COLUMNS",
     "PeriEventWindows",
+    "SpatialEventsResult",
     "analog_to_frames",
     "bin_data",
     "curate_transients",
+    "detect_spatial_events",
     "detect_transients",
     "event_raster",
     "firing_rates",
