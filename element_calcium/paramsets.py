@@ -56,10 +56,8 @@ def prepare(processing_method: str, params: dict[str, Any]) -> tuple[dict[str, A
     return complete, dict_to_uuid({"processing_method": processing_method, "params": complete})
 
 
-def prepare_event(detector: str, params: dict[str, Any]) -> tuple[dict[str, Any], uuid.UUID]:
-    """Validate the parameters of an event ``detector``; return the complete dictionary and the set's hash.
-
-    The hash covers the detector and the complete parameters.
-    """
-    complete = json.loads(canonical_json(compute_params.validate_event_params(detector, params)))
-    return complete, dict_to_uuid({"detector": detector, "params": complete})
+def prepare_step(step: str, params: dict[str, Any]) -> tuple[dict[str, Any], uuid.UUID]:
+    """Validate the parameters of an event or clustering ``step`` (`compute.params.STEP_PARAMS`); return the
+    complete dictionary and the set's hash, which covers the step and the complete parameters."""
+    complete = json.loads(canonical_json(compute_params.validate_step_params(step, params)))
+    return complete, dict_to_uuid({"step": step, "params": complete})

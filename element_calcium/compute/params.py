@@ -585,29 +585,189 @@ class SpatialEventParams:
                  f"{where}.noise_frames must be an integer >= 2 frames, got {self.noise_frames!r}")
 
 
-# --- event parameter sets ----------------------------------------------------------------------------------------
-
-EVENT_DETECTORS = {"transients": TransientParams, "peri_event": PeriEventParams, "spatial": SpatialEventParams}
 
 
-def default_event_params(detector: str) -> dict[str, Any]:
-    """The built-in parameter dictionary of an event ``detector`` (one of ``EVENT_DETECTORS``)."""
-    if detector not in EVENT_DETECTORS:
-        raise ValueError(f"detector must be one of {tuple(EVENT_DETECTORS)}, got {detector!r}")
-    return _as_dict(EVENT_DETECTORS[detector]())
+# --- clustering: cells by activity spectrum, events by shape -----------------------------------------------------
+
+CELL_SIGNALS = ("denoised", "dff", "filtered")
+PSD_METHODS = ("welch", "periodogram")
+PSD_SCALES = ("log", "power")
+CELL_METRICS = ("euclidean", "cosine")
+EVENT_METRICS = ("euclidean", "correlation", "dtw")
+LINKAGE_METHODS = ("ward", "average", "complete", "single", "weighted")
+NORMALIZE_OPERATIONS = ("subtract", "divide")
+NORMALIZE_STATISTICS = ("min", "max", "mean", "median", "std")
+LENGTH_RULES = ("longest", "shortest")
+PAD_MODES = ("edge", "constant")
 
 
-def validate_event_params(detector: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Check the parameters of an event ``detector`` and return the complete dictionary (defaults filled in).
+def normalization_steps(instructions: Any, where: str = "normalize") -> tuple[tuple[str, str], ...]:
+    """Check event normalisation instructions and return them as a tuple of ``(operation, statistic)`` pairs.
+
+    The format is a sequence (list or tuple, possibly empty) of pairs ``[operation, statistic]``, applied in
+    order to each event: ``operation`` is ``"subtract"`` or ``"divide"``, ``statistic`` one of
+    ``NORMALIZE_STATISTICS`` (``"min"``, ``"max"``, ``"mean"``, ``"median"``, ``"std"``) of the event as it
+    stands after the previous steps; e.g. ``[["subtract", "min"], ["divide", "max"]]`` scales every event to
+    [0, 1] and ``[["subtract", "mean"], ["divide", "std"]]`` z-scores it.
 
     Raises:
-        ValueError: unknown detector, not a dictionary, an unknown key or a value out of range.
+        ValueError: not a sequence of pairs, or an unknown operation or statistic; the message names ``where``.
     """
-    defaults = default_event_params(detector)
+    _require(isinstance(instructions, (list, tuple)),
+             f"{where} must be a list of [operation, statistic] pairs, got {instructions!r}")
+    steps = []
+    for position, step in enumerate(instructions):
+        _require(isinstance(step, (list, tuple)) and len(step) == 2,
+                 f"{where}[{position}] must be an [operation, statistic] pair, got {step!r}")
+        operation, statistic = step
+        _require(operation in NORMALIZE_OPERATIONS,
+                 f"{where}[{position}] operation must be one of {NORMALIZE_OPERATIONS}, got {operation!r}")
+        _require(statistic in NORMALIZE_STATISTICS,
+                 f"{where}[{position}] statistic must be one of {NORMALIZE_STATISTICS}, got {statistic!r}")
+        steps.append((operation, statistic))
+    return tuple(steps)
+
+
+def _check_tree(where: str, params: Any, metrics: tuple[str, ...]) -> None:
+    """Checks shared by the clustering sections: metric, linkage method and how the tree is cut."""
+    _require(params.metric in metrics, f"{where}.metric must be one of {metrics}, got {params.metric!r}")
+    _require(params.method in LINKAGE_METHODS,
+             f"{where}.method must be one of {LINKAGE_METHODS}, got {params.method!r}")
+    _require(params.method != "ward" or params.metric == "euclidean",
+             f"{where}.method 'ward' needs metric 'euclidean', got {params.metric!r}")
+    _require(params.n_clusters is None or (_whole(params.n_clusters) and params.n_clusters >= 1),
+             f"{where}.n_clusters must be an integer >= 1 or null, got {params.n_clusters!r}")
+    _require(params.threshold is None or (_real(params.threshold) and params.threshold >= 0),
+             f"{where}.threshold must be a number >= 0 or null, got {params.threshold!r}")
+    _require(params.n_clusters is None or params.threshold is None,
+             f"{where} takes n_clusters or threshold, not both")
+    _require(_whole(params.max_clusters) and params.max_clusters >= 2,
+             f"{where}.max_clusters must be an integer >= 2, got {params.max_clusters!r}")
+
+
+@dataclass(frozen=True)
+class CellClusteringParams:
+    """Hierarchical clustering of cells by the power spectrum of their activity (see
+    `element_calcium.compute.clustering`).
+
+    Attributes:
+        signal: the trace whose spectrum is taken: ``"denoised"`` (C), ``"dff"``, or ``"filtered"`` (C kept
+            only at frames where the deconvolved spikes are positive, CalTrig's filtered C).
+        psd: ``"welch"`` (averaged periodograms of ``segment_s`` segments) or ``"periodogram"`` (one FFT of the
+            whole trace: finer frequency resolution, noisier).
+        segment_s: (seconds) Welch segment length; a trace shorter than this is one segment.
+        max_freq_hz: (Hz) highest frequency of the features; null: the Nyquist frequency. Calcium transients
+            (decay 0.3-1 s) hold most of their power below 3 Hz; higher bins add mostly noise.
+        scale: ``"log"`` (log10 of the PSD: compares activity levels and spectral shapes) or ``"power"``
+            (the PSD as is, CalTrig's features).
+        metric: ``"euclidean"`` or ``"cosine"`` (the angle between spectra: shape only; needs scale
+            ``"power"``, as log-spectra change sign with the trace's units).
+        method: linkage method of `scipy.cluster.hierarchy.linkage`; ``"ward"`` needs ``"euclidean"``.
+        n_clusters: cut the tree into at most this many clusters.
+        threshold: cut the tree at this merge height (distance units of the linkage).
+        max_clusters: with neither n_clusters nor threshold, the cut into 2..max_clusters clusters with the
+            highest silhouette is taken.
+        silent_fraction: a cell whose total power is below this fraction of the median cell's is silent
+            (excluded), in [0, 1).
+    """
+
+    signal: str = "denoised"
+    psd: str = "welch"
+    segment_s: float = 20.0
+    max_freq_hz: float | None = 3.0
+    scale: str = "log"
+    metric: str = "euclidean"
+    method: str = "ward"
+    n_clusters: int | None = None
+    threshold: float | None = None
+    max_clusters: int = 10
+    silent_fraction: float = 1e-6
+
+    def __post_init__(self) -> None:
+        where = "params cell_clustering"
+        _require(self.signal in CELL_SIGNALS, f"{where}.signal must be one of {CELL_SIGNALS}, got {self.signal!r}")
+        _require(self.psd in PSD_METHODS, f"{where}.psd must be one of {PSD_METHODS}, got {self.psd!r}")
+        _require(_real(self.segment_s) and self.segment_s > 0,
+                 f"{where}.segment_s must be > 0 seconds, got {self.segment_s!r}")
+        _require(self.max_freq_hz is None or (_real(self.max_freq_hz) and self.max_freq_hz > 0),
+                 f"{where}.max_freq_hz must be > 0 Hz or null, got {self.max_freq_hz!r}")
+        _require(self.scale in PSD_SCALES, f"{where}.scale must be one of {PSD_SCALES}, got {self.scale!r}")
+        _check_tree(where, self, CELL_METRICS)
+        _require(self.metric != "cosine" or self.scale == "power",
+                 f"{where}.metric 'cosine' needs scale 'power', got {self.scale!r}")
+        _require(_real(self.silent_fraction) and 0 <= self.silent_fraction < 1,
+                 f"{where}.silent_fraction must be in [0, 1), got {self.silent_fraction!r}")
+
+
+@dataclass(frozen=True)
+class EventClusteringParams:
+    """Hierarchical clustering of event traces by shape (see `element_calcium.compute.clustering`).
+
+    Attributes:
+        normalize: steps applied to each event in order, a list of ``[operation, statistic]`` pairs (see
+            `normalization_steps`); the default scales every event to [0, 1].
+        length: frames every event is brought to: an integer >= 2, ``"longest"`` or ``"shortest"`` event.
+            Longer events are cut at the end, shorter ones padded at the end.
+        pad_mode: ``"edge"`` (repeat the last value) or ``"constant"`` (``pad_value``).
+        pad_value: value of the padding with pad_mode ``"constant"``, in normalised units.
+        metric: ``"euclidean"``, ``"correlation"`` (1 - Pearson r) or ``"dtw"`` (dynamic time warping; needs
+            the optional package tslearn).
+        method: linkage method of `scipy.cluster.hierarchy.linkage`; ``"ward"`` needs ``"euclidean"``.
+        n_clusters: cut the tree into at most this many clusters.
+        threshold: cut the tree at this merge height (distance units of the linkage).
+        max_clusters: with neither n_clusters nor threshold, the cut into 2..max_clusters clusters with the
+            highest silhouette is taken.
+    """
+
+    normalize: tuple[tuple[str, str], ...] = (("subtract", "min"), ("divide", "max"))
+    length: int | str = "longest"
+    pad_mode: str = "edge"
+    pad_value: float = 0.0
+    metric: str = "euclidean"
+    method: str = "average"
+    n_clusters: int | None = None
+    threshold: float | None = None
+    max_clusters: int = 10
+
+    def __post_init__(self) -> None:
+        where = "params event_clustering"
+        object.__setattr__(self, "normalize", normalization_steps(self.normalize, f"{where}.normalize"))
+        _require(self.length in LENGTH_RULES or (_whole(self.length) and self.length >= 2),
+                 f"{where}.length must be an integer >= 2 frames or one of {LENGTH_RULES}, got {self.length!r}")
+        _require(self.pad_mode in PAD_MODES, f"{where}.pad_mode must be one of {PAD_MODES}, got {self.pad_mode!r}")
+        _require(_real(self.pad_value), f"{where}.pad_value must be a finite number, got {self.pad_value!r}")
+        _check_tree(where, self, EVENT_METRICS)
+
+
+# --- parameter sets of the event and clustering steps ------------------------------------------------------------
+
+STEP_PARAMS = {
+    "transients": TransientParams,
+    "peri_event": PeriEventParams,
+    "spatial": SpatialEventParams,
+    "cell_clustering": CellClusteringParams,
+    "event_clustering": EventClusteringParams,
+}
+
+
+def default_step_params(step: str) -> dict[str, Any]:
+    """The built-in parameter dictionary of a ``step`` (one of ``STEP_PARAMS``)."""
+    if step not in STEP_PARAMS:
+        raise ValueError(f"step must be one of {tuple(STEP_PARAMS)}, got {step!r}")
+    return _as_dict(STEP_PARAMS[step]())
+
+
+def validate_step_params(step: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Check the parameters of a ``step`` and return the complete dictionary (defaults filled in).
+
+    Raises:
+        ValueError: unknown step, not a dictionary, an unknown key or a value out of range.
+    """
+    defaults = default_step_params(step)
     if not isinstance(params, dict):
         raise ValueError(f"params must be a dictionary, got {type(params).__name__}")
-    merged = _merge(defaults, params, f"params {detector}")
-    return _as_dict(EVENT_DETECTORS[detector](**merged))
+    merged = _merge(defaults, params, f"params {step}")
+    return _as_dict(STEP_PARAMS[step](**merged))
 
 
 def _as_dict(section) -> dict[str, Any]:
