@@ -1,10 +1,10 @@
-"""The assembled pipeline: lab/subject/session plus imaging and events, under one schema prefix.
+"""The assembled pipeline: lab/subject/session plus imaging, events and clusters, under one schema prefix.
 
-Importing this module connects to the database and activates the schemas named
-``<prefix>session``, ``<prefix>imaging`` and ``<prefix>events`` (prefix from
+Importing this module connects to the database and activates the schemas named ``<prefix>session``,
+``<prefix>imaging``, ``<prefix>events`` and ``<prefix>clusters`` (prefix from
 ``workflow.paths.get_db_prefix``), creating them on first use::
 
-    from workflow.pipeline import imaging, events
+    from workflow.pipeline import clusters, events, imaging
     imaging.RecordingInfo.to_pandas()
 
 This module is also the imaging schema's linking module: it provides ``Session``,
@@ -13,7 +13,7 @@ This module is also the imaging schema's linking module: it provides ``Session``
 
 import sys
 
-from element_calcium import events, imaging
+from element_calcium import clusters, events, imaging
 from workflow import session
 from workflow.database import configure
 from workflow.paths import get_db_prefix, get_processed_root_dir, get_raw_root_dirs, get_run_settings
@@ -21,6 +21,7 @@ from workflow.session import AnatomicalLocation, Equipment, Session, Subject
 
 __all__ = [
     "AnatomicalLocation",
+    "clusters",
     "Equipment",
     "Session",
     "Subject",
@@ -38,3 +39,4 @@ db_prefix = get_db_prefix()
 session.schema.activate(db_prefix + "session")
 imaging.activate(db_prefix + "imaging", linking_module=sys.modules[__name__])
 events.activate(db_prefix + "events")
+clusters.activate(db_prefix + "clusters")

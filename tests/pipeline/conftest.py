@@ -18,6 +18,7 @@ def pipeline():
     from workflow import pipeline as activated
 
     yield activated
+    activated.clusters.schema.drop(prompt=False)
     activated.events.schema.drop(prompt=False)
     activated.imaging.schema.drop(prompt=False)
     activated.session.schema.drop(prompt=False)

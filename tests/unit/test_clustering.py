@@ -17,9 +17,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from clustering_scoring import adjusted_rand_index
 from scipy.cluster.hierarchy import leaves_list
 from scipy.spatial.distance import squareform
-from scipy.special import comb
 
 from element_calcium._simulate_clusters import CellClass, simulate_cell_classes, simulate_event_shapes
 from element_calcium.compute.clustering import (
@@ -39,18 +39,6 @@ from element_calcium.compute.params import CellClusteringParams, EventClustering
 FPS = 20.0
 EASY = (CellClass(rate_hz=0.05), CellClass(rate_hz=0.5), CellClass(rate_hz=2.0, oscillation_hz=0.5, depth=1.0))
 METHODS = ("ward", "average", "complete", "single", "weighted")
-
-
-def adjusted_rand_index(truth, found) -> float:
-    """ARI from the contingency table: (index - expected) / (max - expected), pairs counted with comb(n, 2)."""
-    _, a = np.unique(truth, return_inverse=True)
-    _, b = np.unique(found, return_inverse=True)
-    table = np.zeros((a.max() + 1, b.max() + 1))
-    np.add.at(table, (a, b), 1)
-    index = comb(table, 2).sum()
-    rows, cols = comb(table.sum(axis=1), 2).sum(), comb(table.sum(axis=0), 2).sum()
-    expected = rows * cols / comb(a.size, 2)
-    return float((index - expected) / ((rows + cols) / 2 - expected))
 
 
 def silhouette_by_definition(distances, labels) -> float:

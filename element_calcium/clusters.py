@@ -1,0 +1,329 @@
+"""Clusters schema: cells clustered by their activity spectrum, events clustered by shape.
+
+Activate it after the imaging and events schemas::
+
+    clusters.activate("ec_clusters")
+
+- `CellClustering`: for each Activity trace set of a curation and each ``cells`` parameter set, the
+  hierarchical clustering of the cells by the power spectrum of their activity
+  (`compute.clustering.cluster_cells`). The tree is stored, so `CellClustering.cut` gives the clusters
+  of any cut (a number of clusters or a distance threshold) without recomputing. Cells the curation
+  puts in the cell group ``"outliers"`` are left out, as are silent cells; both are listed with the reason.
+- `EventClusteringTask` (Manual) names the events to cluster together — spatiotemporal events and/or
+  transients of any recordings, each source with a group label such as a condition — and
+  `EventClustering` clusters them by shape (`compute.clustering.cluster_events`) and counts each
+  cluster's events per group.
+
+Parameter set 0 (``cells``) and 1 (``events``) are built in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import datajoint as dj
+import numpy as np
+import pandas as pd
+
+from . import events, imaging, paramsets
+from ._fetched import pack, unpack
+from .compute import clustering
+
+schema = dj.Schema()
+
+OUTLIER_GROUP = "outliers"  # cells a curation puts in this cell group are left out of cell clustering
+SIGNAL_METHOD = {"denoised": "denoised", "dff": "dff", "filtered": "denoised"}  # params signal -> Activity method
+TARGET_STEP = {"cells": "cell_clustering", "events": "event_clustering"}
+
+
+def activate(schema_name: str, *, create_schema: bool = True, create_tables: bool = True) -> None:
+    """Bind the clusters tables to ``schema_name``; the imaging and events schemas must be activated first."""
+    if not (imaging.schema.is_activated() and events.schema.is_activated()):
+        raise dj.DataJointError("activate the imaging and events schemas before the clusters schema")
+    schema.activate(schema_name, create_schema=create_schema, create_tables=create_tables)
+
+
+def _paramset_row(clustering_paramset_id: int, target: str, description: str, params: dict) -> dict[str, Any]:
+    if target not in TARGET_STEP:
+        raise ValueError(f"target must be one of {tuple(TARGET_STEP)}, got {target!r}")
+    complete, param_hash = paramsets.prepare_step(TARGET_STEP[target], params)
+    return {"clustering_paramset_id": clustering_paramset_id, "target": target, "paramset_desc": description,
+            "param_set_hash": param_hash, "params": complete}
+
+
+@schema
+class ClusteringParamSet(dj.Lookup):
+    definition = """
+    clustering_paramset_id: int16
+    ---
+    target: enum('cells', 'events')   # what is clustered
+    paramset_desc: varchar(255)
+    param_set_hash: uuid              # MD5 of the canonical JSON of step and params
+    unique index (param_set_hash)
+    params: json                      # complete parameters
+    """
+    contents = [
+        _paramset_row(0, "cells", "cells by activity spectrum, defaults", {}),
+        _paramset_row(1, "events", "events by shape, defaults", {}),
+    ]
+
+    @classmethod
+    def insert_new_params(cls, target: str, clustering_paramset_id: int, paramset_desc: str,
+                          params: dict[str, Any]) -> None:
+        """Validate, hash and insert a parameter set for ``target`` (``"cells"`` or ``"events"``).
+
+        The same parameters under the same id are a no-op; the same parameters under another id, or other
+        parameters under a taken id, raise ``dj.DataJointError``.
+
+        Raises:
+            ValueError: unknown target, unknown key or out-of-range value.
+        """
+        row = _paramset_row(clustering_paramset_id, target, paramset_desc, params)
+        same = cls & {"param_set_hash": row["param_set_hash"]}
+        if same:
+            existing = same.fetch1("clustering_paramset_id")
+            if existing == clustering_paramset_id:
+                return
+            raise dj.DataJointError(f"these parameters are already stored as clustering_paramset_id {existing}")
+        if cls & {"clustering_paramset_id": clustering_paramset_id}:
+            raise dj.DataJointError(f"clustering_paramset_id {clustering_paramset_id} already holds other parameters")
+        cls.insert1(row)
+
+
+# ---------------------------------------------------------------------------- cells
+
+
+@schema
+class CellClustering(dj.Computed):
+    definition = """
+    # cells of an Activity trace set clustered by the power spectrum of their activity
+    -> imaging.Activity
+    -> ClusteringParamSet
+    ---
+    n_clusters: int16                  # clusters of the stored cut (the parameter set's)
+    silhouette=null: float32           # mean silhouette of that cut; null when undefined
+    linkage: <blob>                    # (M - 1, 4) SciPy linkage of the M clustered cells
+    distances: <blob>                  # (M (M - 1) / 2,) condensed feature distances
+    clustered_ids: <blob>              # (M,) mask ids in the linkage's observation order
+    leaf_order: <blob>                 # (M,) mask ids in dendrogram order
+    frequencies: <blob>                # (F,) Hz of the spectral features
+    features: <blob>                   # (M, F) spectral features of the clustered cells
+    """
+
+    class Assignment(dj.Part):
+        definition = """
+        -> master
+        -> imaging.Activity.Trace
+        ---
+        cluster: int16                   # 0, 1, ... in dendrogram order; -1: left out (see Excluded)
+        """
+
+    class Excluded(dj.Part):
+        definition = """
+        -> master
+        -> imaging.Activity.Trace
+        ---
+        reason: varchar(16)              # outlier (in the curation's "outliers" group), silent, or too_few_cells
+        """
+
+    @property
+    def key_source(self):
+        pairs = [
+            {"clustering_paramset_id": paramset_id, "extraction_method": SIGNAL_METHOD[params["signal"]]}
+            for paramset_id, params in zip(*(ClusteringParamSet & {"target": "cells"}).to_arrays(
+                "clustering_paramset_id", "params"))
+        ]
+        return (imaging.Activity * ClusteringParamSet.proj()) & pairs
+
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
+        params = (ClusteringParamSet & key).fetch1("params")
+        curation = {name: key[name] for name in imaging.Curation.primary_key}
+        mask_ids, traces = (imaging.Activity.Trace & key).to_arrays("mask_id", "activity_trace", order_by="mask_id")
+        spikes = None
+        if params["signal"] == "filtered":
+            spikes = (imaging.Activity.Trace & curation & {"extraction_method": "deconvolved"}).to_arrays(
+                "activity_trace", order_by="mask_id")
+        outliers = (imaging.Curation.CellGroup & curation & {"group_name": OUTLIER_GROUP}).to_arrays("mask_id")
+        fps = float((imaging.RecordingInfo & key).fetch1("fps"))
+        return pack((mask_ids, _stacked(traces), None if spikes is None else _stacked(spikes), outliers, fps, params))
+
+    def make_compute(self, key, *fetched) -> tuple[clustering.CellClusters]:
+        mask_ids, traces, spikes, outliers, fps, params = unpack(fetched)
+        outliers = np.intersect1d(np.asarray(outliers, np.int64), mask_ids)
+        if len(mask_ids) - len(outliers) < 2:
+            return (_unclustered(mask_ids, outliers),)
+        result = clustering.cluster_cells(traces, fps, spikes=spikes, cell_ids=mask_ids, exclude=outliers, **params)
+        return (result,)
+
+    def make_insert(self, key, result: clustering.CellClusters) -> None:
+        self.insert1({
+            **key, "n_clusters": result.n_clusters, "silhouette": _nullable(result.silhouette),
+            "linkage": result.linkage, "distances": result.distances, "clustered_ids": result.included,
+            "leaf_order": result.leaves, "frequencies": result.frequencies, "features": result.features,
+        })
+        self.Assignment.insert({**key, "mask_id": int(mask_id), "fluorescence_channel": 0, "cluster": int(label)}
+                               for mask_id, label in zip(result.cell_ids, result.labels))
+        self.Excluded.insert({**key, "mask_id": int(row.cell), "fluorescence_channel": 0, "reason": row.reason}
+                             for row in result.excluded.itertuples(index=False))
+
+    @classmethod
+    def cut(cls, key: dict[str, Any], *, n_clusters: int | None = None,
+            threshold: float | None = None) -> tuple[pd.DataFrame, float]:
+        """The clusters of another cut of a stored tree, without recomputing it.
+
+        Args:
+            key: a key of `CellClustering`.
+            n_clusters: at most this many clusters; or
+            threshold: largest merge height (feature distance) within a cluster.
+
+        Returns:
+            ``(assignments, silhouette)``: a DataFrame with ``mask_id`` and ``cluster`` for every cell of the
+            trace set (-1 for the cells left out), and the cut's mean silhouette.
+        """
+        key = {name: key[name] for name in cls.primary_key}
+        row = (cls & key).fetch1()
+        result = clustering.cut_linkage(row["linkage"], row["distances"], n_clusters=n_clusters,
+                                        threshold=threshold)
+        labels = dict(zip(np.asarray(row["clustered_ids"]).tolist(), result.labels.tolist()))
+        mask_ids = (cls.Assignment & key).to_arrays("mask_id", order_by="mask_id")
+        assignments = pd.DataFrame({"mask_id": mask_ids, "cluster": [labels.get(int(m), -1) for m in mask_ids]})
+        return assignments, result.silhouette
+
+
+def _unclustered(mask_ids: np.ndarray, outliers: np.ndarray) -> clustering.CellClusters:
+    """The result for a trace set with fewer than two cells to cluster: every cell left out."""
+    reasons = ["outlier" if mask_id in set(outliers.tolist()) else "too_few_cells" for mask_id in mask_ids]
+    empty = np.zeros(0, np.int64)
+    return clustering.CellClusters(
+        cell_ids=np.asarray(mask_ids, np.int64), labels=np.full(len(mask_ids), -1, np.int64),
+        excluded=pd.DataFrame({"cell": np.asarray(mask_ids, np.int64), "reason": reasons}), included=empty,
+        frequencies=np.zeros(0), features=np.zeros((0, 0)), distances=np.zeros(0), linkage=np.zeros((0, 4)),
+        leaves=empty, n_clusters=0, silhouette=float("nan"),
+    )
+
+
+def _stacked(traces) -> np.ndarray:
+    return np.stack(traces).astype(np.float32) if len(traces) else np.zeros((0, 0), np.float32)
+
+
+def _nullable(value) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+# ---------------------------------------------------------------------------- events
+
+
+@schema
+class EventClusteringTask(dj.Manual):
+    definition = """
+    # events of one or more recordings to cluster together by shape, each source with a group label
+    event_clustering_id: int16
+    ---
+    -> ClusteringParamSet
+    task_desc='': varchar(255)
+    """
+
+    class SpatialSource(dj.Part):
+        definition = """
+        # all spatiotemporal events of a detection
+        -> master
+        -> events.SpatialEvents
+        ---
+        event_group: varchar(32)         # e.g. a condition; events are counted per cluster and group
+        """
+
+    class TransientSource(dj.Part):
+        definition = """
+        # all transients of a trace set; each transient's trace runs from its start to its end frame
+        -> master
+        -> events.Transients
+        ---
+        event_group: varchar(32)
+        """
+
+
+@schema
+class EventClustering(dj.Computed):
+    definition = """
+    # the events of a task clustered by shape
+    -> EventClusteringTask
+    ---
+    n_events: int32
+    n_clusters: int16
+    silhouette=null: float32
+    linkage: <blob>                    # (E - 1, 4) over the events in the order of the assignment parts
+    leaf_order: <blob>                 # (E,) event positions (0-based, that order) in dendrogram order
+    """
+
+    class SpatialAssignment(dj.Part):
+        definition = """
+        -> master
+        -> events.SpatialEvents.Event
+        ---
+        event_index: int32               # position in the linkage's observation order
+        cluster: int16
+        """
+
+    class TransientAssignment(dj.Part):
+        definition = """
+        -> master
+        -> events.Transients.Transient
+        ---
+        event_index: int32
+        cluster: int16
+        """
+
+    class Counts(dj.Part):
+        definition = """
+        # events of each cluster in each group
+        -> master
+        event_group: varchar(32)
+        cluster: int16
+        ---
+        event_count: int32
+        fraction: float32                # of the group's events
+        """
+
+    @property
+    def key_source(self):
+        return EventClusteringTask & (ClusteringParamSet & {"target": "events"})
+
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
+        params = (ClusteringParamSet & (EventClusteringTask & key)).fetch1("params")
+        spatial = [(source, row) for source in (EventClusteringTask.SpatialSource & key).to_dicts()
+                   for row in (events.SpatialEvents.Event & source).to_dicts(order_by="event_id")]
+        transients = []
+        for source in (EventClusteringTask.TransientSource & key).to_dicts():
+            traces = dict(zip(*(imaging.Activity.Trace & source).to_arrays("mask_id", "activity_trace")))
+            for row in (events.Transients.Transient & source).to_dicts(order_by=("mask_id", "transient_id")):
+                trace = traces[row["mask_id"]][row["start_frame"] : row["end_frame"] + 1]
+                transients.append((source, {**row, "trace": trace}))
+        return pack((spatial, transients, params))
+
+    def make_compute(self, key, *fetched) -> tuple[Any, ...]:
+        spatial, transients, params = unpack(fetched)
+        members = spatial + transients
+        if len(members) < 2:
+            raise ValueError(f"event clustering {key} has {len(members)} event(s); at least 2 are needed")
+        result = clustering.cluster_events([row["trace"] for _, row in members], **params)
+        groups = [source["event_group"] for source, _ in members]
+        return spatial, transients, result, clustering.counts_per_cluster(result.labels, groups)
+
+    def make_insert(self, key, spatial, transients, result, counts) -> None:
+        self.insert1({**key, "n_events": len(result.labels), "n_clusters": result.n_clusters,
+                      "silhouette": _nullable(result.silhouette), "linkage": result.linkage,
+                      "leaf_order": result.leaves})
+        labels = iter(enumerate(result.labels.tolist()))
+        for part, members in ((self.SpatialAssignment, spatial), (self.TransientAssignment, transients)):
+            rows = []
+            for _, row in members:
+                index, label = next(labels)
+                event_key = {name: row[name] for name in part.heading.primary_key if name in row}
+                rows.append({**key, **event_key, "event_index": index, "cluster": label})
+            part.insert(rows)
+        totals = counts.sum(axis=0)
+        self.Counts.insert(
+            {**key, "event_group": str(group), "cluster": int(cluster), "event_count": int(counts.loc[cluster, group]),
+             "fraction": float(counts.loc[cluster, group] / totals[group])}
+            for cluster in counts.index for group in counts.columns
+        )

@@ -1,0 +1,103 @@
+"""Clusters schema on the database: cells clustered by activity (any cut of the stored tree), outliers left
+out by the curation, and transients clustered by shape with counts per group.
+
+The cells' traces are known: a suite2p result whose fluorescence holds three simulated activity classes.
+"""
+
+import numpy as np
+from clustering_scoring import adjusted_rand_index
+from helpers import SESSION_TIME
+
+from element_calcium import curation
+from element_calcium._simulate_clusters import CellClass, simulate_cell_classes
+from element_calcium.simulate import simulate, write_tiff
+from workflow.ingest import ingest_recording
+
+FPS = 20.0
+N_FRAMES = 6000
+CLASSES = (CellClass(rate_hz=0.05), CellClass(rate_hz=0.5), CellClass(rate_hz=2.0, oscillation_hz=0.5, depth=1.0))
+
+
+def _write_suite2p(plane, dff, *, height, width):
+    plane.mkdir(parents=True)
+    centers = [(5 + 7 * (n // 5), 5 + 6 * (n % 5)) for n in range(len(dff))]
+    stat = []
+    for y, x in centers:
+        ys, xs = np.mgrid[y - 2 : y + 3, x - 2 : x + 3]
+        stat.append({"ypix": ys.ravel(), "xpix": xs.ravel(), "lam": np.ones(25, np.float32),
+                     "overlap": np.zeros(25, bool), "med": [y, x]})
+    np.save(plane / "stat.npy", np.array(stat, dtype=object), allow_pickle=True)
+    np.save(plane / "F.npy", (100.0 * (1.0 + dff)).astype(np.float32))
+    np.save(plane / "Fneu.npy", np.zeros_like(dff, dtype=np.float32))
+    np.save(plane / "spks.npy", np.zeros_like(dff, dtype=np.float32))
+    np.save(plane / "iscell.npy", np.ones((len(dff), 2)))
+    ops = {"yoff": np.zeros(N_FRAMES), "xoff": np.zeros(N_FRAMES), "nonrigid": False, "Ly": height, "Lx": width,
+           "nframes": N_FRAMES, "fs": FPS, "yrange": [0, height], "xrange": [0, width],
+           "refImg": np.ones((height, width)), "meanImg": np.ones((height, width))}
+    np.save(plane / "ops.npy", ops, allow_pickle=True)
+
+
+def _populate(imaging):
+    results = imaging.populate_all(display_progress=False, reserve_jobs=True, suppress_errors=True)
+    return {table: result["error_list"] for table, result in results.items() if result["error_list"]}
+
+
+def test_cells_and_transients_are_clustered(pipeline, new_folder, subject_name):
+    imaging, events, clusters = pipeline.imaging, pipeline.events, pipeline.clusters
+    height, width = 32, 36
+    movie = simulate(n_frames=N_FRAMES, height=height, width=width, n_cells=0, mode="2p", fps=FPS, max_shift=0.0)
+    written = write_tiff(new_folder(), movie)
+    imaging.ProcessingParamSet.insert_new_params("suite2p", 230, "suite2p results, 13 px cells",
+                                                 {"modality": "2p", "cell_diameter": 13.0})
+    clusters.ClusteringParamSet.insert_new_params("cells", 30, "three clusters", {"n_clusters": 3})
+    recording_key = ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME,
+                                     fps=written.fps, create_task=False).recording_key
+    truth = simulate_cell_classes(n_per_class=4, classes=CLASSES, n_frames=N_FRAMES, fps=FPS, seed=2)
+    output_dir = f"suite2p_{subject_name}"
+    _write_suite2p(pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0", truth.dff,
+                   height=height, width=width)
+    imaging.ProcessingTask.insert1({**recording_key, "paramset_id": 230, "processing_output_dir": output_dir,
+                                    "task_mode": "load"})
+    try:
+        assert _populate(imaging) == {}
+        curation0 = {**recording_key, "paramset_id": 230, "curation_id": 0}
+        three = (clusters.CellClustering & curation0 & {"clustering_paramset_id": 30}).fetch1()
+        assert three["n_clusters"] == 3 and three["extraction_method"] == "denoised"
+        labels = (clusters.CellClustering.Assignment & three).to_arrays("cluster", order_by="mask_id")
+        assert adjusted_rand_index(truth.labels, labels) >= 0.8
+        assert sorted(np.asarray(three["leaf_order"]).tolist()) == list(range(12))
+
+        cut, silhouette = clusters.CellClustering.cut(three, n_clusters=3)
+        np.testing.assert_array_equal(cut["cluster"], labels)
+        two, _ = clusters.CellClustering.cut(three, n_clusters=2)
+        assert two["cluster"].nunique() == 2 and np.isfinite(silhouette)
+        automatic = (clusters.CellClustering & curation0 & {"clustering_paramset_id": 0}).fetch1("n_clusters")
+        assert 2 <= automatic <= 10
+
+        marked = curation.group(curation0, "outliers", [0, 11])
+        assert _populate(imaging) == {}
+        excluded = (clusters.CellClustering.Excluded & marked & {"clustering_paramset_id": 30}).to_dicts(
+            order_by="mask_id")
+        assert [(row["mask_id"], row["reason"]) for row in excluded] == [(0, "outlier"), (11, "outlier")]
+        kept = (clusters.CellClustering.Assignment & marked & {"clustering_paramset_id": 30}).to_arrays(
+            "mask_id", "cluster", order_by="mask_id")
+        assert kept[1][0] == kept[1][11] == -1 and (kept[1][1:11] >= 0).all()
+
+        transients_key = (events.Transients & curation0 & {"extraction_method": "dff"}).fetch1("KEY")
+        clusters.EventClusteringTask.insert1({"event_clustering_id": 1, "clustering_paramset_id": 1})
+        clusters.EventClusteringTask.TransientSource.insert1({"event_clustering_id": 1, **transients_key,
+                                                              "event_group": "session A"})
+        assert _populate(imaging) == {}
+        result = (clusters.EventClustering & {"event_clustering_id": 1}).fetch1()
+        n_transients = len(events.Transients.Transient & transients_key)
+        assert result["n_events"] == n_transients > 50
+        assigned = (clusters.EventClustering.TransientAssignment & {"event_clustering_id": 1}).to_arrays(
+            "event_index", "cluster")
+        assert sorted(assigned[0].tolist()) == list(range(n_transients))
+        counts = (clusters.EventClustering.Counts & {"event_clustering_id": 1}).to_dicts()
+        assert sum(row["event_count"] for row in counts) == n_transients
+        assert {row["event_group"] for row in counts} == {"session A"}
+        assert np.isclose(sum(row["fraction"] for row in counts), 1.0)
+    finally:
+        (clusters.EventClusteringTask & {"event_clustering_id": 1}).delete(prompt=False)
+        (clusters.ClusteringParamSet & {"clustering_paramset_id": 30}).delete(prompt=False)
