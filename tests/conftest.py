@@ -22,5 +22,17 @@ os.environ.setdefault("DJ_PASS", "")
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Remove the run's data roots (raw recordings and processing output written by the tests)."""
+    """Remove the run's data roots and any schema of the run's prefix still on the server (notebooks make some)."""
     shutil.rmtree(_DATA, ignore_errors=True)
+    import datajoint as dj
+
+    try:
+        connection = dj.conn()
+    except Exception:  # no database server: no test made a schema
+        return
+    prefix = os.environ["EC_DB_PREFIX"].replace("_", "\\_")
+    names = [row[0] for row in connection.query("SHOW DATABASES LIKE %s", args=(prefix + "%",)).fetchall()]
+    connection.query("SET FOREIGN_KEY_CHECKS = 0")
+    for name in names:
+        connection.query(f"DROP DATABASE `{name}`")
+    connection.query("SET FOREIGN_KEY_CHECKS = 1")
