@@ -1,4 +1,4 @@
-"""Shared test settings: data roots in a temporary folder and a database prefix per run.
+"""Shared test settings (tests and notebooks): data roots in a temporary folder and a database prefix per run.
 
 Pipeline tests use the real MySQL/MariaDB server (DJ_HOST, DJ_USER, DJ_PASS; defaults
 127.0.0.1, root, empty). Each run gets schemas of its own prefix, dropped at the end.
