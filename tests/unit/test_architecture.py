@@ -32,6 +32,7 @@ PURE_MODULES = [
     "element_calcium.compute.curation",
     "element_calcium.curation_stage",
     "element_calcium.spatial_events_stage",
+    "element_calcium.plotting",
     "element_calcium.simulate",
     "element_calcium.paths",
     "element_calcium.paramsets",
