@@ -8,6 +8,13 @@
     element-calcium worker [--once] [--sleep S]    populate in a loop (cron: --once)
     element-calcium status                         row counts, jobs and errors
     element-calcium jobs --retry [TABLE]           clear errors so those keys run again
+    element-calcium report --recording KEY [--out report.html]
+                                                   quality-control report of a recording (HTML)
+    element-calcium video --task KEY [--curation N] [--out movie.mp4]
+                                                   raw | corrected | reconstructed | residual movie
+
+KEY is a primary key as comma-separated ``attribute=value`` pairs, e.g.
+``subject=mouse1,session_datetime=2024-03-01 10:30:00,recording_id=0`` (a task adds ``paramset_id=0``).
 """
 
 from __future__ import annotations
@@ -104,6 +111,43 @@ def _jobs(args) -> int:
     return 0
 
 
+def parse_key(text: str) -> dict[str, str]:
+    """``"a=1,b=x"`` -> ``{"a": "1", "b": "x"}``; a part without ``=`` or an empty name raises ValueError."""
+    key = {}
+    for part in text.split(","):
+        name, equals, value = part.partition("=")
+        if not equals or not name.strip():
+            raise ValueError(f"key must be comma-separated attribute=value pairs, got {text!r}")
+        key[name.strip()] = value.strip()
+    return key
+
+
+def _one(table, key: dict[str, str], what: str) -> dict:
+    """The primary key of the single entry of ``table`` that ``key`` names."""
+    matches = (table & key).keys()
+    if len(matches) != 1:
+        raise ValueError(f"{len(matches)} {what}s match {key}; give a key that names exactly one")
+    return matches[0]
+
+
+def _report(args) -> int:
+    from element_calcium.report import write_report
+    from workflow.pipeline import imaging
+
+    path = write_report(_one(imaging.RecordingInfo, parse_key(args.recording), "recording"), out=args.out)
+    print(path)
+    return 0
+
+
+def _video(args) -> int:
+    from element_calcium.report import generate_videos
+    from workflow.pipeline import imaging
+
+    task = _one(imaging.MotionCorrection, parse_key(args.task), "motion-corrected task")
+    print(generate_videos(task, curation_id=args.curation, out=args.out))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="element-calcium", description="Calcium-imaging pipeline on DataJoint.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -149,6 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="list jobs in error, or clear them with --retry")
     jobs.add_argument("--retry", nargs="?", const="", metavar="TABLE", help="clear errors (of TABLE, or all)")
     jobs.set_defaults(run=_jobs)
+
+    report = commands.add_parser("report", help="write the quality-control report of a recording (HTML)")
+    report.add_argument("--recording", required=True, metavar="KEY", help="attr=value,... of the recording")
+    report.add_argument("--out", help="HTML file to write (default: the recording's processed folder)")
+    report.set_defaults(run=_report)
+
+    video = commands.add_parser("video", help="write the four-panel result movie of a processing task (MP4)")
+    video.add_argument("--task", required=True, metavar="KEY", help="attr=value,... of the processing task")
+    video.add_argument("--curation", type=int, default=0, help="curation whose cells are reconstructed")
+    video.add_argument("--out", help="MP4 file to write (default: the task's output folder)")
+    video.set_defaults(run=_video)
     return parser
 
 
