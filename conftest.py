@@ -24,11 +24,11 @@ os.environ.setdefault("DJ_PASS", "")
 def pytest_sessionfinish(session, exitstatus):
     """Remove the run's data roots and any schema of the run's prefix still on the server (notebooks make some)."""
     shutil.rmtree(_DATA, ignore_errors=True)
-    import datajoint as dj
-
     try:
+        import datajoint as dj
+
         connection = dj.conn()
-    except Exception:  # no database server: no test made a schema
+    except Exception:  # no DataJoint or no database server: no test made a schema
         return
     prefix = os.environ["EC_DB_PREFIX"].replace("_", "\\_")
     names = [row[0] for row in connection.query("SHOW DATABASES LIKE %s", args=(prefix + "%",)).fetchall()]

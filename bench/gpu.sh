@@ -26,9 +26,12 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, output to the t
 'numpy', numpy.__version__, 'scipy', scipy.__version__); print('cpu cores', __import__('os').cpu_count())"
 } 2>&1 | tee "$out/machine.txt"
 
-step tests 150 "$python" -m pytest -q -p no:cacheprovider -k "cuda or backends" \
-    tests/unit/test_backend.py tests/unit/test_motion.py tests/unit/test_cnmf.py
+step tests 150 "$python" -m pytest -q -p no:cacheprovider -o addopts="" -k "cuda or backends" \
+    tests/unit/test_backend.py tests/unit/test_motion.py tests/unit/test_cnmf.py tests/unit/test_spatial_events.py
 [ "${1:-all}" = tests ] && exit 0
+# every unit test with device="auto" resolving to the GPU (the documentation build is skipped: no mkdocs there)
+step unit 240 "$python" -m pytest -q -p no:cacheprovider -o addopts="" tests/unit --ignore=tests/unit/test_docs.py
+[ "${1:-all}" = unit ] && exit 0
 
 step motion 100 "$python" bench/motion.py --device cuda --frames 2000 --rendered 400 --sizes 256 512 608 --skip-rss
 for mode in 1p 2p; do
