@@ -27,12 +27,13 @@ belongs to at most one true event.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+
+from element_calcium._simulate_formats import _check_int, _check_number
 
 __all__ = ["EXTENT_FRACTION", "AstroMovie", "AstroTruth", "simulate_astro"]
 
@@ -323,22 +324,3 @@ def _truth(events: list[dict], **constants) -> AstroTruth:
                   truth.tau_rise, truth.tau_decay, truth.amplitude, truth.support):
         value.flags.writeable = False
     return truth
-
-
-def _check_int(name, value, minimum, maximum=None):
-    """``value`` as an int; ValueError naming ``name`` unless an integer in [minimum, maximum]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return int(value)
-
-
-def _check_number(name, value, minimum, *, strict=False):
-    """``value`` as a float; ValueError naming ``name`` unless finite and >= minimum (> if ``strict``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value < minimum or (strict and value == minimum):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {value}")
-    return float(value)

@@ -78,16 +78,8 @@ class ClusteringParamSet(dj.Lookup):
         Raises:
             ValueError: unknown target, unknown key or out-of-range value.
         """
-        row = _paramset_row(clustering_paramset_id, target, paramset_desc, params)
-        same = cls & {"param_set_hash": row["param_set_hash"]}
-        if same:
-            existing = same.fetch1("clustering_paramset_id")
-            if existing == clustering_paramset_id:
-                return
-            raise dj.DataJointError(f"these parameters are already stored as clustering_paramset_id {existing}")
-        if cls & {"clustering_paramset_id": clustering_paramset_id}:
-            raise dj.DataJointError(f"clustering_paramset_id {clustering_paramset_id} already holds other parameters")
-        cls.insert1(row)
+        imaging.insert_paramset(cls, _paramset_row(clustering_paramset_id, target, paramset_desc, params),
+                                "clustering_paramset_id")
 
 
 # ---------------------------------------------------------------------------- cells

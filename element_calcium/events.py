@@ -103,16 +103,8 @@ class EventParamSet(dj.Lookup):
         Raises:
             ValueError: unknown detector, unknown key or out-of-range value.
         """
-        row = _event_paramset_row(event_paramset_id, detector, paramset_desc, params)
-        same = cls & {"param_set_hash": row["param_set_hash"]}
-        if same:
-            existing = same.fetch1("event_paramset_id")
-            if existing == event_paramset_id:
-                return
-            raise dj.DataJointError(f"these parameters are already stored as event_paramset_id {existing}")
-        if cls & {"event_paramset_id": event_paramset_id}:
-            raise dj.DataJointError(f"event_paramset_id {event_paramset_id} already holds different parameters")
-        cls.insert1(row)
+        imaging.insert_paramset(cls, _event_paramset_row(event_paramset_id, detector, paramset_desc, params),
+                                "event_paramset_id")
 
 
 def _params_of(detector: str):
@@ -581,7 +573,7 @@ class SpatialEvents(dj.Computed):
     -> imaging.MotionCorrection
     -> EventParamSet
     ---
-    event_map: varchar(255)            # (T, H, W) int32 HDF5 movie of event ids (0: none), relative to the processed root
+    event_map: varchar(255)            # (T, H, W) int32 HDF5 movie of event ids (0: none), under the processed root
     event_count: int32
     device: varchar(8)                 # cpu | cuda
     wall_time: float32                 # (s)
@@ -631,9 +623,10 @@ class SpatialEvents(dj.Computed):
     def make_compute(self, key, *fetched) -> tuple[SpatialEventRows]:
         movie, output_dir, output_dir_relative, frame_times, params = unpack(fetched)
         settings = imaging.get_run_settings()
-        return (run_spatial_events(Path(movie), Path(output_dir), output_dir_relative, event_paramset_id=key["event_paramset_id"],
-                                   params=params, frame_times=frame_times, device=settings.get("device", "auto"),
-                                   chunk_frames=settings.get("chunk_frames", 200)),)
+        rows = run_spatial_events(Path(movie), Path(output_dir), output_dir_relative,
+                                  event_paramset_id=key["event_paramset_id"], params=params, frame_times=frame_times,
+                                  device=settings.get("device", "auto"), chunk_frames=settings.get("chunk_frames", 200))
+        return (rows,)
 
     def make_insert(self, key, rows: SpatialEventRows) -> None:
         self.insert1({**key, **rows.master})

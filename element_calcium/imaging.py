@@ -252,6 +252,29 @@ def _paramset_row(paramset_id: int, method: str, description: str, params: dict)
     }
 
 
+def insert_paramset(table, row: dict[str, Any], id_name: str, *, before=None) -> None:
+    """Insert the parameter-set ``row`` (with its ``param_set_hash``) into ``table``, keyed by ``id_name``.
+
+    The same parameters under the same id are a no-op; the same parameters under another id, or other
+    parameters under a taken id, raise ``dj.DataJointError`` naming the existing set. ``before`` runs in the
+    insert's transaction, first.
+    """
+    same_params = table & {"param_set_hash": row["param_set_hash"]}
+    if same_params:
+        existing_id = same_params.fetch1(id_name)
+        if existing_id == row[id_name]:
+            return
+        raise dj.DataJointError(
+            f"these parameters are already stored as {id_name} {existing_id}; use that id instead of {row[id_name]}"
+        )
+    if table & {id_name: row[id_name]}:
+        raise dj.DataJointError(f"{id_name} {row[id_name]} already holds different parameters; choose a free id")
+    with table.connection.transaction:
+        if before is not None:
+            before()
+        table.insert1(row)
+
+
 @schema
 class ProcessingParamSet(dj.Lookup):
     definition = """
@@ -286,25 +309,9 @@ class ProcessingParamSet(dj.Lookup):
             ValueError: the parameters fail validation (unknown key, out-of-range value).
         """
         row = _paramset_row(paramset_id, processing_method, paramset_desc, params)
-        same_params = cls & {"param_set_hash": row["param_set_hash"]}
-        if same_params:
-            existing_id = same_params.fetch1("paramset_id")
-            if existing_id == paramset_id:
-                return
-            raise dj.DataJointError(
-                f"these parameters are already stored as paramset_id {existing_id}; "
-                f"use that id instead of {paramset_id}"
-            )
-        if cls & {"paramset_id": paramset_id}:
-            raise dj.DataJointError(
-                f"paramset_id {paramset_id} already holds different parameters; choose a free id"
-            )
-        with cls.connection.transaction:
-            ProcessingMethod.insert1(
-                {"processing_method": processing_method, "processing_method_desc": processing_method_desc},
-                skip_duplicates=True,
-            )
-            cls.insert1(row)
+        method = {"processing_method": processing_method, "processing_method_desc": processing_method_desc}
+        insert_paramset(cls, row, "paramset_id",
+                        before=lambda: ProcessingMethod.insert1(method, skip_duplicates=True))
 
 
 @schema

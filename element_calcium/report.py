@@ -129,7 +129,8 @@ def _motion_section(task: dict[str, Any]) -> str:
     outliers = int(np.sum(rigid["outlier_frames"])) if rigid["outlier_frames"] is not None else 0
     summary = {name: image for name, image in (imaging.MotionCorrection.Summary & task).fetch1().items()
                if name.endswith("image") and image is not None}
-    return (f"<h3>Motion correction</h3><p>shift standard deviation y {rigid['y_std']:.2f} px, x {rigid['x_std']:.2f} px; "
+    return (f"<h3>Motion correction</h3><p>shift standard deviation y {rigid['y_std']:.2f} px, "
+            f"x {rigid['x_std']:.2f} px; "
             f"{outliers} outlier frames</p>{_figure(figure)}<h3>Summary images</h3>"
             f"{_figure(plotting.plot_summary_images(summary)) if summary else '<p>none</p>'}")
 
@@ -165,10 +166,11 @@ def _traces_section(curation_key: dict[str, Any], masks: list[dict[str, Any]]) -
     known = [n for n, mask_id in enumerate(mask_ids) if mask_id in centers]
     order = np.array(known)[plotting.nn_sort(np.array([centers[mask_ids[n]] for n in known]))] if known else []
     shown = [int(n) for n in order][:SAMPLE_TRACES] or list(range(min(SAMPLE_TRACES, len(mask_ids))))
-    figure = plotting.plot_traces(np.stack(dff)[shown], fps=fps, spikes=np.stack(spikes)[shown] if len(spikes) else None,
-                                  cell_ids=mask_ids[shown])
+    spikes = np.stack(spikes)[shown] if len(spikes) else None
+    figure = plotting.plot_traces(np.stack(dff)[shown], fps=fps, spikes=spikes, cell_ids=mask_ids[shown])
     stats = _frame(imaging.Activity.Trace & dff_key, ["mask_id", "standardized_noise"])
-    transients = events.Transients.CellStats & dff_key & {"event_paramset_id": events.DEFAULT_EVENT_PARAMSET_ID["transients"]}
+    default = {"event_paramset_id": events.DEFAULT_EVENT_PARAMSET_ID["transients"]}
+    transients = events.Transients.CellStats & dff_key & default
     if transients:
         columns = ["mask_id", "n_transients", "rate_hz", "mean_iei_s", "mean_peak_dff", "snr"]
         stats = stats.merge(_frame(transients, columns), on="mask_id", how="left")

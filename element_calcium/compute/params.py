@@ -367,6 +367,7 @@ def _real(value: Any) -> bool:
 
 
 def _whole(value: Any) -> bool:
+    """An int, not a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -468,14 +469,6 @@ DELTA_METHODS = ("dF", "dFF")
 COMB_TYPES = ("&", "|")
 
 
-def _is_whole_number(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < float("inf")
-
-
 @dataclass(frozen=True)
 class SpatialEventParams:
     """Spatiotemporal event detection in a movie (astroCAST ``Delta`` + ``Detector`` style).
@@ -545,43 +538,43 @@ class SpatialEventParams:
         where = "params spatial_events"
         for name in ("use_smoothing", "use_spatial", "use_temporal", "fill_holes", "remove_objects"):
             _require(isinstance(getattr(self, name), bool), f"{where}.{name} must be true or false")
-        _require(_is_whole_number(self.window) and self.window >= 2,
+        _require(_whole(self.window) and self.window >= 2,
                  f"{where}.window must be an integer >= 2 frames, got {self.window!r}")
         _require(self.method in DELTA_METHODS, f"{where}.method must be one of {DELTA_METHODS}, got {self.method!r}")
-        _require(_is_finite_number(self.smooth_sigma) and self.smooth_sigma > 0,
+        _require(_real(self.smooth_sigma) and self.smooth_sigma > 0,
                  f"{where}.smooth_sigma must be > 0 pixels, got {self.smooth_sigma!r}")
-        _require(_is_whole_number(self.smooth_radius) and self.smooth_radius >= 1,
+        _require(_whole(self.smooth_radius) and self.smooth_radius >= 1,
                  f"{where}.smooth_radius must be an integer >= 1 pixels, got {self.smooth_radius!r}")
-        _require(self.threshold is None or _is_finite_number(self.threshold),
+        _require(self.threshold is None or _real(self.threshold),
                  f"{where}.threshold must be a finite number or null, got {self.threshold!r}")
-        _require(_is_finite_number(self.spatial_threshold) and self.spatial_threshold >= 0,
+        _require(_real(self.spatial_threshold) and self.spatial_threshold >= 0,
                  f"{where}.spatial_threshold must be >= 0 (noise units), got {self.spatial_threshold!r}")
-        _require(_is_whole_number(self.spatial_radius) and self.spatial_radius >= 0,
+        _require(_whole(self.spatial_radius) and self.spatial_radius >= 0,
                  f"{where}.spatial_radius must be an integer >= 0 pixels, got {self.spatial_radius!r}")
-        _require(_is_finite_number(self.spatial_min_ratio) and 0 < self.spatial_min_ratio <= 1,
+        _require(_real(self.spatial_min_ratio) and 0 < self.spatial_min_ratio <= 1,
                  f"{where}.spatial_min_ratio must be in (0, 1], got {self.spatial_min_ratio!r}")
-        _require(_is_finite_number(self.temporal_prominence) and self.temporal_prominence > 0,
+        _require(_real(self.temporal_prominence) and self.temporal_prominence > 0,
                  f"{where}.temporal_prominence must be > 0 (noise units), got {self.temporal_prominence!r}")
-        _require(_is_whole_number(self.temporal_width) and self.temporal_width >= 1,
+        _require(_whole(self.temporal_width) and self.temporal_width >= 1,
                  f"{where}.temporal_width must be an integer >= 1 frames, got {self.temporal_width!r}")
-        _require(_is_finite_number(self.temporal_rel_height) and 0 <= self.temporal_rel_height < 1,
+        _require(_real(self.temporal_rel_height) and 0 <= self.temporal_rel_height < 1,
                  f"{where}.temporal_rel_height must be in [0, 1), got {self.temporal_rel_height!r}")
-        _require(_is_whole_number(self.temporal_wlen) and self.temporal_wlen >= 2,
+        _require(_whole(self.temporal_wlen) and self.temporal_wlen >= 2,
                  f"{where}.temporal_wlen must be an integer >= 2 frames, got {self.temporal_wlen!r}")
         _require(self.comb_type in COMB_TYPES, f"{where}.comb_type must be one of {COMB_TYPES}, got {self.comb_type!r}")
         _require(self.threshold is not None or self.use_spatial or self.use_temporal,
                  f"{where} needs use_spatial or use_temporal to be true, or a threshold")
-        _require(_is_whole_number(self.exclude_border) and self.exclude_border >= 0,
+        _require(_whole(self.exclude_border) and self.exclude_border >= 0,
                  f"{where}.exclude_border must be an integer >= 0 pixels, got {self.exclude_border!r}")
-        _require(_is_whole_number(self.area_threshold) and self.area_threshold >= 1,
+        _require(_whole(self.area_threshold) and self.area_threshold >= 1,
                  f"{where}.area_threshold must be an integer >= 1 pixels, got {self.area_threshold!r}")
-        _require(_is_whole_number(self.min_size) and self.min_size >= 1,
+        _require(_whole(self.min_size) and self.min_size >= 1,
                  f"{where}.min_size must be an integer >= 1 voxels, got {self.min_size!r}")
-        _require(self.connectivity in (1, 2, 3) and _is_whole_number(self.connectivity),
+        _require(self.connectivity in (1, 2, 3) and _whole(self.connectivity),
                  f"{where}.connectivity must be 1, 2 or 3, got {self.connectivity!r}")
-        _require(_is_whole_number(self.ring_width) and self.ring_width >= 1,
+        _require(_whole(self.ring_width) and self.ring_width >= 1,
                  f"{where}.ring_width must be an integer >= 1 pixels, got {self.ring_width!r}")
-        _require(_is_whole_number(self.noise_frames) and self.noise_frames >= 2,
+        _require(_whole(self.noise_frames) and self.noise_frames >= 2,
                  f"{where}.noise_frames must be an integer >= 2 frames, got {self.noise_frames!r}")
 
 

@@ -32,3 +32,31 @@ def insert_recording(pipeline, folder, subject: str, recording_id: int = 0, soft
         {**key, "equipment": "Miniscope-V4", "acquisition_software": software, "recording_directory": directory}
     )
     return key
+
+
+def write_suite2p_plane(plane, fluorescence, *, height: int, width: int, fps: float, centers=None, neuropil=None,
+                        spikes=None, iscell=None):
+    """A suite2p ``plane0`` folder of a still recording: 5x5-pixel ROIs at ``centers`` (default: a grid) with
+    ``fluorescence`` (N, T) as F; Fneu, spks (default zeros) and iscell (default: all cells) as given."""
+    import numpy as np
+
+    plane.mkdir(parents=True)
+    fluorescence = np.asarray(fluorescence, dtype=np.float32)
+    n_cells, n_frames = fluorescence.shape
+    if centers is None:
+        centers = [(5 + 7 * (n // 5), 5 + 6 * (n % 5)) for n in range(n_cells)]
+    stat = []
+    for y, x in centers:
+        ys, xs = np.mgrid[y - 2 : y + 3, x - 2 : x + 3]
+        stat.append({"ypix": ys.ravel(), "xpix": xs.ravel(), "lam": np.linspace(1, 2, 25).astype(np.float32),
+                     "overlap": np.zeros(25, bool), "med": [y, x]})
+    zeros = np.zeros_like(fluorescence)
+    np.save(plane / "stat.npy", np.array(stat, dtype=object), allow_pickle=True)
+    np.save(plane / "F.npy", fluorescence)
+    np.save(plane / "Fneu.npy", zeros if neuropil is None else np.asarray(neuropil, np.float32))
+    np.save(plane / "spks.npy", zeros if spikes is None else np.asarray(spikes, np.float32))
+    np.save(plane / "iscell.npy", np.ones((n_cells, 2)) if iscell is None else np.asarray(iscell))
+    ops = {"yoff": np.zeros(n_frames), "xoff": np.zeros(n_frames), "nonrigid": False, "Ly": height, "Lx": width,
+           "nframes": n_frames, "fs": fps, "yrange": [0, height], "xrange": [0, width],
+           "refImg": np.ones((height, width)), "meanImg": np.ones((height, width))}
+    np.save(plane / "ops.npy", ops, allow_pickle=True)

@@ -6,7 +6,7 @@ The cells' traces are known: a suite2p result whose fluorescence holds three sim
 
 import numpy as np
 from clustering_scoring import adjusted_rand_index
-from helpers import SESSION_TIME
+from helpers import SESSION_TIME, write_suite2p_plane
 
 from element_calcium import curation
 from element_calcium._simulate_clusters import CellClass, simulate_cell_classes
@@ -16,25 +16,6 @@ from workflow.ingest import ingest_recording
 FPS = 20.0
 N_FRAMES = 6000
 CLASSES = (CellClass(rate_hz=0.05), CellClass(rate_hz=0.5), CellClass(rate_hz=2.0, oscillation_hz=0.5, depth=1.0))
-
-
-def _write_suite2p(plane, dff, *, height, width):
-    plane.mkdir(parents=True)
-    centers = [(5 + 7 * (n // 5), 5 + 6 * (n % 5)) for n in range(len(dff))]
-    stat = []
-    for y, x in centers:
-        ys, xs = np.mgrid[y - 2 : y + 3, x - 2 : x + 3]
-        stat.append({"ypix": ys.ravel(), "xpix": xs.ravel(), "lam": np.ones(25, np.float32),
-                     "overlap": np.zeros(25, bool), "med": [y, x]})
-    np.save(plane / "stat.npy", np.array(stat, dtype=object), allow_pickle=True)
-    np.save(plane / "F.npy", (100.0 * (1.0 + dff)).astype(np.float32))
-    np.save(plane / "Fneu.npy", np.zeros_like(dff, dtype=np.float32))
-    np.save(plane / "spks.npy", np.zeros_like(dff, dtype=np.float32))
-    np.save(plane / "iscell.npy", np.ones((len(dff), 2)))
-    ops = {"yoff": np.zeros(N_FRAMES), "xoff": np.zeros(N_FRAMES), "nonrigid": False, "Ly": height, "Lx": width,
-           "nframes": N_FRAMES, "fs": FPS, "yrange": [0, height], "xrange": [0, width],
-           "refImg": np.ones((height, width)), "meanImg": np.ones((height, width))}
-    np.save(plane / "ops.npy", ops, allow_pickle=True)
 
 
 def _populate(imaging):
@@ -54,8 +35,8 @@ def test_cells_and_transients_are_clustered(pipeline, new_folder, subject_name):
                                      fps=written.fps, create_task=False).recording_key
     truth = simulate_cell_classes(n_per_class=4, classes=CLASSES, n_frames=N_FRAMES, fps=FPS, seed=2)
     output_dir = f"suite2p_{subject_name}"
-    _write_suite2p(pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0", truth.dff,
-                   height=height, width=width)
+    plane = pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0"
+    write_suite2p_plane(plane, 100.0 * (1.0 + truth.dff), height=height, width=width, fps=FPS)
     imaging.ProcessingTask.insert1({**recording_key, "paramset_id": 230, "processing_output_dir": output_dir,
                                     "task_mode": "load"})
     try:

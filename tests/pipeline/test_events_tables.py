@@ -7,7 +7,7 @@ simulated dF/F traces with known spikes, one cell firing 0.5 s after every lever
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SESSION_TIME
+from helpers import SESSION_TIME, write_suite2p_plane
 
 from element_calcium._simulate_traces import simulate_traces
 from element_calcium.simulate import simulate, write_tiff, write_voltage_recording
@@ -18,25 +18,6 @@ N_FRAMES = 2400
 LEVER_TIMES = 5.0 + np.cumsum(np.random.default_rng(7).uniform(2.0, 5.0, 30))  # irregular, as presses are
 REWARD_TIMES = np.arange(7.0, 110.0, 10.0)
 LOCKED, UNRELATED, QUIET = 0, 1, 2
-
-
-def _write_suite2p(plane, traces, *, height, width):
-    """A suite2p plane folder with three 5x5 ROIs whose F is ``100 (1 + traces)`` and no neuropil."""
-    plane.mkdir(parents=True)
-    stat = []
-    for y, x in [(6, 8), (20, 25), (10, 27)]:
-        ys, xs = np.mgrid[y - 2 : y + 3, x - 2 : x + 3]
-        stat.append({"ypix": ys.ravel(), "xpix": xs.ravel(), "lam": np.ones(25, np.float32),
-                     "overlap": np.zeros(25, bool), "med": [y, x]})
-    np.save(plane / "stat.npy", np.array(stat, dtype=object), allow_pickle=True)
-    np.save(plane / "F.npy", (100.0 * (1.0 + traces)).astype(np.float32))
-    np.save(plane / "Fneu.npy", np.zeros_like(traces, dtype=np.float32))
-    np.save(plane / "spks.npy", np.zeros_like(traces, dtype=np.float32))
-    np.save(plane / "iscell.npy", np.ones((len(traces), 2)))
-    ops = {"yoff": np.zeros(N_FRAMES), "xoff": np.zeros(N_FRAMES), "nonrigid": False, "Ly": height, "Lx": width,
-           "nframes": N_FRAMES, "fs": FPS, "yrange": [0, height], "xrange": [0, width],
-           "refImg": np.ones((height, width)), "meanImg": np.ones((height, width))}
-    np.save(plane / "ops.npy", ops, allow_pickle=True)
 
 
 @pytest.fixture
@@ -54,8 +35,9 @@ def recording(pipeline, new_folder, subject_name, tmp_path):
                             locked_cells=[LOCKED], lag_s=0.5, jitter_s=0.02, seed=3)
     truth.dff[QUIET] = truth.dff[QUIET] - truth.calcium[QUIET]  # noise only
     output_dir = f"suite2p_{subject_name}"
-    _write_suite2p(pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0", truth.dff,
-                   height=height, width=width)
+    plane = pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0"
+    write_suite2p_plane(plane, 100.0 * (1.0 + truth.dff), height=height, width=width, fps=FPS,
+                        centers=[(6, 8), (20, 25), (10, 27)])
     imaging.ProcessingTask.insert1({**recording_key, "paramset_id": 220, "processing_output_dir": output_dir,
                                     "task_mode": "load"})
     activity_key = {**recording_key, "paramset_id": 220, "curation_id": 0, "extraction_method": "dff"}
