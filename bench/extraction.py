@@ -4,7 +4,7 @@ The movie is rendered into memory first (motion-free: motion correction is bench
 `extract_sources` runs with the modality's default parameters. Printed: wall time of the extraction, peak
 resident memory of the process (the rendered movie and the ground truth included), and the accuracy against
 the truth: F1 of footprint matching, median IoU, median correlation of the matched calcium traces, and the
-recall of true spikes (see tests/unit/extraction_scoring.py for the definitions).
+recall of true spikes (see tests/extraction_scoring.py for the definitions).
 
     python bench/extraction.py [--mode 1p|2p] [--frames 2000] [--size 256] [--cells 80] [--device auto] [--seed 0]
 """
