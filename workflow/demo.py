@@ -59,7 +59,7 @@ def _write_lever_presses(path: Path, *, duration_s: float, seed: int) -> None:
 def describe(recording_key: dict) -> str:
     """A printable summary of what the pipeline holds for the recording."""
     from workflow import status
-    from workflow.pipeline import events, imaging
+    from workflow.pipeline import clusters, events, imaging
 
     lines = ["", "tables:"]
     lines += [f"  {row['table']:<26} {row['rows']:>6} rows" for row in status.table_counts()]
@@ -115,5 +115,13 @@ def describe(recording_key: dict) -> str:
         lines.append(
             f"  PeriEventWindow {window['event_type']} x {window['extraction_method']:<11}: {window['n_events']} "
             f"events, {int(np.sum(p_values < 0.01))} of {len(p_values)} cells respond (p < 0.01)"
+        )
+    lines += ["", "Clusters:"]
+    for clustering in (clusters.CellClustering & recording_key).to_dicts():
+        silhouette = clustering["silhouette"]
+        lines.append(
+            f"  CellClustering of {clustering['extraction_method']}: {clustering['n_clusters']} clusters of "
+            f"{len(clustering['clustered_ids'])} cells, silhouette "
+            f"{'n/a' if silhouette is None else f'{silhouette:.2f}'}"
         )
     return "\n".join(lines)
