@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import imaging
+from . import curation_stage, imaging
 from .curation_stage import NewCell, estimate_new_cell
 from .paths import find_full_path
 
@@ -31,7 +31,7 @@ __all__ = ["add_missed", "cell_ids", "cell_groups", "check_consistency", "group"
 
 def cell_ids(key: dict[str, Any]) -> np.ndarray:
     """(N,) int64 ids of the cells of curation ``key``, increasing."""
-    return np.sort(imaging.curated_sources(key).mask_ids)
+    return np.sort(curation_stage.curated_ids(imaging.curation_inputs(key)))
 
 
 def _verified(key: dict[str, Any]) -> set[int]:
@@ -47,11 +47,12 @@ def cell_groups(key: dict[str, Any]) -> dict[str, set[int]]:
     return groups
 
 
-def _checked_ids(key: dict[str, Any], ids, *, at_least: int = 1) -> list[int]:
+def _checked_ids(key: dict[str, Any], known: np.ndarray, ids, *, at_least: int = 1) -> list[int]:
+    """``ids`` as sorted distinct ints, all among the ``known`` cells of curation ``key``."""
     chosen = sorted({int(i) for i in np.atleast_1d(np.asarray(ids, dtype=np.int64))})
     if len(chosen) < at_least:
         raise ValueError(f"give at least {at_least} distinct cell id(s), got {list(chosen)}")
-    unknown = sorted(set(chosen) - set(cell_ids(key).tolist()))
+    unknown = sorted(set(chosen) - set(known.tolist()))
     if unknown:
         raise ValueError(f"cell id(s) {unknown} are not cells of curation {key['curation_id']}")
     return chosen
@@ -70,12 +71,13 @@ def _new_mask_id(key: dict[str, Any]) -> int:
     return 1 + max((int(max(table.to_arrays("mask_id"))) for table in used if table), default=-1)
 
 
-def _derive(key: dict[str, Any], note: str, curator: str, *, rejected=(), merged=(), added=(),
+def _derive(key: dict[str, Any], known: np.ndarray, note: str, curator: str, *, rejected=(), merged=(), added=(),
             verified=None, groups=None) -> dict[str, Any]:
-    """Insert the new curation and its parts in one transaction; Verified and CellGroup carry the parent's on."""
+    """Insert the new curation of the parent ``key`` (whose cells are ``known``) and its parts in one transaction;
+    Verified and CellGroup carry the parent's on."""
     parent = (imaging.Curation & key).fetch1("KEY")
-    keep = set(cell_ids(parent).tolist()) - set(rejected) - {i for cell in merged for i in cell.merged_ids}
-    keep |= {cell.mask_id for cell in (*merged, *added)}
+    edits = curation_stage.CurationEdits(rejected=frozenset(rejected), new_cells=(*merged, *added))
+    keep = set(curation_stage.edited_ids(known, edits).tolist())
     verified = (_verified(parent) if verified is None else verified) & keep
     groups = cell_groups(parent) if groups is None else groups
     new_key = {**{name: parent[name] for name in imaging.Segmentation.primary_key}, "curation_id": _next_id(parent)}
@@ -117,7 +119,8 @@ def reject(key: dict[str, Any], ids, *, note: str = "", curator: str = "") -> di
     Raises:
         ValueError: no id, or an id that is not a cell of curation ``key``.
     """
-    return _derive(key, note, curator, rejected=_checked_ids(key, ids))
+    known = cell_ids(key)
+    return _derive(key, known, note, curator, rejected=_checked_ids(key, known, ids))
 
 
 def merge(key: dict[str, Any], ids, *, note: str = "", curator: str = "") -> dict[str, Any]:
@@ -129,12 +132,12 @@ def merge(key: dict[str, Any], ids, *, note: str = "", curator: str = "") -> dic
     Raises:
         ValueError: fewer than two distinct ids, an unknown id, or no motion-corrected movie.
     """
-    chosen = _checked_ids(key, ids, at_least=2)
     sources = imaging.curated_sources(key)
+    chosen = _checked_ids(key, sources.mask_ids, ids, at_least=2)
     columns = [int(np.flatnonzero(sources.mask_ids == i)[0]) for i in chosen]
     initial = np.asarray(sources.footprints[:, columns].sum(axis=1)).reshape(sources.height, sources.width)
     cell = estimate_new_cell(_movie_path(key), sources, initial, mask_id=_new_mask_id(key), merged_ids=tuple(chosen))
-    return _derive(key, note, curator, merged=(cell,))
+    return _derive(key, sources.mask_ids, note, curator, merged=(cell,))
 
 
 def add_missed(key: dict[str, Any], mask, *, note: str = "", curator: str = "") -> dict[str, Any]:
@@ -155,21 +158,23 @@ def add_missed(key: dict[str, Any], mask, *, note: str = "", curator: str = "") 
     if not np.isfinite(drawn).all() or (drawn < 0).any() or not drawn.any():
         raise ValueError("mask must be finite, non-negative and not empty")
     cell = estimate_new_cell(_movie_path(key), sources, drawn, mask_id=_new_mask_id(key))
-    return _derive(key, note, curator, added=(cell,))
+    return _derive(key, sources.mask_ids, note, curator, added=(cell,))
 
 
 def verify(key: dict[str, Any], ids, *, note: str = "", curator: str = "") -> dict[str, Any]:
     """A new curation where the cells ``ids`` are marked verified (with those the parent verified)."""
-    return _derive(key, note, curator, verified=_verified(key) | set(_checked_ids(key, ids)))
+    known = cell_ids(key)
+    return _derive(key, known, note, curator, verified=_verified(key) | set(_checked_ids(key, known, ids)))
 
 
 def group(key: dict[str, Any], name: str, ids, *, note: str = "", curator: str = "") -> dict[str, Any]:
     """A new curation where the cells ``ids`` also belong to the group ``name`` (a cell may be in several)."""
     if not isinstance(name, str) or not name.strip() or len(name) > 64:
         raise ValueError(f"group name must be 1 to 64 characters, got {name!r}")
+    known = cell_ids(key)
     groups = cell_groups(key)
-    groups.setdefault(name.strip(), set()).update(_checked_ids(key, ids))
-    return _derive(key, note, curator, groups=groups)
+    groups.setdefault(name.strip(), set()).update(_checked_ids(key, known, ids))
+    return _derive(key, known, note, curator, groups=groups)
 
 
 def check_consistency(key: dict[str, Any]) -> list[str]:

@@ -77,6 +77,28 @@ def curated_sources(inputs: dict) -> ExtractedSources:
     return apply_edits(base, chain, params=inputs["params"])
 
 
+def _kept_ids(ids: np.ndarray, edits: CurationEdits) -> np.ndarray:
+    """The ``ids`` of a parent's cells that a curation keeps, in order (ValueError if it removes one not there)."""
+    removed = set(edits.rejected) | {i for cell in edits.new_cells for i in cell.merged_ids}
+    unknown = removed - {int(i) for i in ids}
+    if unknown:
+        raise ValueError(f"curation removes mask id(s) {sorted(unknown)} that its parent does not have")
+    return np.array([i for i in ids if int(i) not in removed], dtype=np.int64)
+
+
+def edited_ids(ids: np.ndarray, edits: CurationEdits) -> np.ndarray:
+    """The cell ids after a curation's changes to a parent with cells ``ids``: the kept ones, then the new."""
+    return np.concatenate([_kept_ids(ids, edits), np.array([cell.mask_id for cell in edits.new_cells], np.int64)])
+
+
+def curated_ids(inputs: dict) -> np.ndarray:
+    """The cell ids of a curation from what `imaging.curation_inputs` gathers, without reading the results file."""
+    ids = np.asarray(inputs["mask_ids"], dtype=np.int64)
+    for rows in inputs["chain"]:
+        ids = edited_ids(ids, edits_from_rows(rows))
+    return ids
+
+
 def apply_edits(base: ExtractedSources, chain: list[CurationEdits], *, params: dict) -> ExtractedSources:
     """The sources of the last curation of ``chain`` (curation 0 first), starting from the segmentation's.
 
@@ -85,11 +107,7 @@ def apply_edits(base: ExtractedSources, chain: list[CurationEdits], *, params: d
     """
     sources = base
     for edits in chain:
-        removed = set(edits.rejected) | {i for cell in edits.new_cells for i in cell.merged_ids}
-        unknown = removed - set(sources.mask_ids.tolist())
-        if unknown:
-            raise ValueError(f"curation removes mask id(s) {sorted(unknown)} that its parent does not have")
-        kept = sources.select(np.array([i for i in sources.mask_ids if int(i) not in removed], dtype=np.int64))
+        kept = sources.select(_kept_ids(sources.mask_ids, edits))
         sources = _append(kept, edits.new_cells, params) if edits.new_cells else kept
     return sources
 

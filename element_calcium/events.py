@@ -301,8 +301,9 @@ def curate_transients(
         raise ValueError(f"marked frames must lie in [0, {n_frames}), got {marked[0]}..{marked[-1]}")
     existing = (TransientCuration & master_key).to_arrays("transient_curation_id")
     parent_id = _parent_curation(existing, parent)
-    cells = {row["mask_id"]: row for row in (TransientCuration.Cell & master_key
-                                              & {"transient_curation_id": parent_id}).to_dicts()}
+    edit_columns = ("mask_id", "merge_mode", "rejected_ids", "marked_peaks")
+    parent_cells = TransientCuration.Cell & master_key & {"transient_curation_id": parent_id}
+    cells = {int(row[0]): dict(zip(edit_columns, row)) for row in zip(*parent_cells.to_arrays(*edit_columns))}
     previous = cells.get(int(mask_id))
     if previous is not None:
         rejected = sorted(set(rejected) | set(np.asarray(previous["rejected_ids"]).tolist()))
@@ -314,10 +315,7 @@ def curate_transients(
     with TransientCuration.connection.transaction:
         TransientCuration.insert1({**curation_key, "curation_time": datetime.now(), "curator": curator,
                                    "curation_note": note, "parent_curation_id": parent_id})
-        TransientCuration.Cell.insert(
-            {**curation_key, "fluorescence_channel": 0, **{k: v for k, v in row.items() if k in
-             ("mask_id", "merge_mode", "rejected_ids", "marked_peaks")}} for row in cells.values()
-        )
+        TransientCuration.Cell.insert({**curation_key, "fluorescence_channel": 0, **row} for row in cells.values())
     return curation_key
 
 

@@ -181,16 +181,16 @@ def _traces_section(curation_key: dict[str, Any], masks: list[dict[str, Any]]) -
 def _events_section(curation_key: dict[str, Any]) -> str:
     parts = []
     dff_key = {**curation_key, "extraction_method": "dff"}
+    mask_ids = (imaging.Activity.Trace & dff_key).to_arrays("mask_id", order_by="mask_id")
+    fps, n_frames = (imaging.RecordingInfo & curation_key).fetch1("fps", "nframes")
     for transients in (events.Transients & dff_key).to_dicts():
         frames = (events.Transients.Transient & transients).to_arrays("mask_id", "onset_frame")
-        mask_ids = (imaging.Activity.Trace & dff_key).to_arrays("mask_id", order_by="mask_id")
-        fps = float((imaging.RecordingInfo & curation_key).fetch1("fps"))
         onsets = [frames[1][frames[0] == mask_id] for mask_id in mask_ids]
-        n_frames = int((imaging.RecordingInfo & curation_key).fetch1("nframes"))
         parts.append(f"<h4>Transients (parameter set {transients['event_paramset_id']}): "
                      f"{transients['transient_count']}</h4>")
         if len(mask_ids):
-            parts.append(_figure(plotting.plot_raster(onsets, fps=fps, n_frames=n_frames, cell_ids=mask_ids)))
+            parts.append(_figure(plotting.plot_raster(onsets, fps=float(fps), n_frames=int(n_frames),
+                                                      cell_ids=mask_ids)))
     for window in (events.PeriEventWindow & dff_key).to_dicts():
         responses = _frame(events.PeriEventWindow.CellResponse & window, ["mask_id", "p_value"])
         significant = int((responses["p_value"] < 0.01).sum()) if len(responses) else 0

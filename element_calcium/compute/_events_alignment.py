@@ -82,7 +82,8 @@ def _times(values, name: str, *, min_size: int = 0) -> np.ndarray:
     if (steps <= 0).any():
         i = int(np.flatnonzero(steps <= 0)[0])
         kind = "duplicate" if steps[i] == 0 else "unsorted"
-        raise ValueError(f"{name} must be strictly increasing; {kind} at index {i + 1} ({array[i]} then {array[i + 1]})")
+        raise ValueError(f"{name} must be strictly increasing; {kind} at index {i + 1} "
+                         f"({array[i]} then {array[i + 1]})")
     return array
 
 
