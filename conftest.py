@@ -10,6 +10,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import pytest
+
 _DATA = Path(tempfile.mkdtemp(prefix="element-calcium-tests-"))
 os.environ["EC_DB_PREFIX"] = f"ectest_{uuid.uuid4().hex[:8]}_"
 os.environ["EC_RAW_ROOT"] = str(_DATA / "raw")
@@ -19,6 +21,18 @@ os.environ.setdefault("DJ_USER", "root")
 os.environ.setdefault("DJ_PASS", "")
 (_DATA / "raw").mkdir()
 (_DATA / "processed").mkdir()
+
+# Real recordings and other tools' real results (never copied into the repository): `../shared/realdata`
+# beside the repository, or the folder named by EC_REALDATA.
+REALDATA = Path(os.environ.get("EC_REALDATA", Path(__file__).resolve().parent.parent / "shared" / "realdata"))
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """The real-data folder; tests that use it are skipped, with the reason, where it is absent."""
+    if not REALDATA.is_dir():
+        pytest.skip(f"real-data folder {REALDATA} is absent: set EC_REALDATA to a copy of shared/realdata to run")
+    return REALDATA
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -7,6 +7,10 @@ jitter. Every spike adds an AR(2) transient (rise and decay time constants drawn
 ``amplitude``. Gaussian white noise of standard deviation ``amplitude[0] / snr`` is added, so every
 single-spike transient has a peak-to-noise ratio of at least ``snr``.
 
+With ``burst_fraction``, that fraction of the cells fires in bursts separated by long silences instead
+(`burst_frames`, same mean rate), and their calcium is exactly 0 wherever it is below `SILENT_LEVEL`: flat
+zero stretches many seconds long, as minian's ``C`` and sparse OASIS calcium have (`silence_below`).
+
 `score_transients` matches detected transients to the truth: spikes closer than ``resolve_s`` to the
 previous one form one true transient (first..last spike), and a detection matches a true transient
 when its onset lies within ``tolerance_s`` of that span; a true transient matches at most one
@@ -23,7 +27,12 @@ from scipy import signal
 
 from element_calcium._simulate_formats import _check_int, _check_number
 
-__all__ = ["SimulatedTraces", "score_transients", "simulate_traces", "true_transients"]
+__all__ = ["SimulatedTraces", "burst_frames", "burst_spike_counts", "bursting_cells", "score_transients",
+           "silence_below", "simulate_traces", "true_transients"]
+
+BURST_S = (1.0, 4.0)  # s, length of one burst of a bursting cell
+SILENCE_S = (10.0, 30.0)  # s, silence between two bursts
+SILENT_LEVEL = 1e-3  # calcium of a bursting cell below this (one spike's peak is about 1) is exactly 0
 
 
 @dataclass(frozen=True)
@@ -32,9 +41,10 @@ class SimulatedTraces:
 
     Attributes:
         dff: (N, T) float32 noisy dF/F.
-        calcium: (N, T) float32 noise-free dF/F.
+        calcium: (N, T) float32 noise-free dF/F (exactly 0 in the silences of bursting cells).
         spikes: (N, T) float32 spike amplitude at each spike's frame, 0 elsewhere.
         noise: (N,) float32 standard deviation of the added noise (dF/F).
+        bursting: (N,) bool, the cells that fire in bursts.
         timestamps: (T,) float64 frame times, seconds (``t / fps``).
         fps: frames per second.
     """
@@ -45,10 +55,47 @@ class SimulatedTraces:
     noise: np.ndarray
     timestamps: np.ndarray
     fps: float
+    bursting: np.ndarray
 
     def spike_frames(self, cell: int) -> np.ndarray:
         """0-based frames of the spikes of ``cell``, increasing."""
         return np.flatnonzero(self.spikes[cell])
+
+
+def bursting_cells(rng, n_cells: int, fraction: float) -> np.ndarray:
+    """(N,) bool: round(fraction * N) cells drawn at random; draws nothing when there are none."""
+    bursting = np.zeros(n_cells, dtype=bool)
+    count = round(fraction * n_cells)
+    if count:
+        bursting[rng.choice(n_cells, count, replace=False)] = True
+    return bursting
+
+
+def burst_frames(rng, n_frames: int, fps: float) -> np.ndarray:
+    """(T,) bool frames inside the bursts of one cell: bursts of `BURST_S` seconds separated by silences of
+    `SILENCE_S` seconds (both uniform), the first burst starting uniformly in the first `SILENCE_S[1]` s."""
+    inside = np.zeros(n_frames, dtype=bool)
+    start = rng.uniform(0.0, SILENCE_S[1])
+    while start * fps < n_frames:
+        length = rng.uniform(*BURST_S)
+        inside[round(start * fps) : round((start + length) * fps)] = True
+        start += length + rng.uniform(*SILENCE_S)
+    return inside
+
+
+def burst_spike_counts(rng, rate_hz: float, n_frames: int, fps: float) -> np.ndarray:
+    """(T,) float32 Poisson spike counts of a bursting cell: none outside `burst_frames`, inside at the rate that
+    keeps ``rate_hz`` over the recording (rate_hz / fraction of frames in bursts)."""
+    inside = burst_frames(rng, n_frames, fps)
+    if not inside.any():
+        return np.zeros(n_frames, dtype=np.float32)
+    counts = rng.poisson(rate_hz / (fps * inside.mean()), n_frames) * inside
+    return counts.astype(np.float32)
+
+
+def silence_below(calcium: np.ndarray, level: float = SILENT_LEVEL) -> np.ndarray:
+    """``calcium`` with every value below ``level`` set to exactly 0 (same shape and dtype)."""
+    return np.where(calcium >= level, calcium, 0).astype(calcium.dtype)
 
 
 def _kernel_filter(rng, fps: float, tau_rise_s, tau_decay_s):
@@ -82,6 +129,7 @@ def simulate_traces(
     locked_cells=(),
     lag_s: float = 0.5,
     jitter_s: float = 0.0,
+    burst_fraction: float = 0.0,
     seed: int = 0,
 ) -> SimulatedTraces:
     """Seeded dF/F traces of ``n_cells`` cells with known spikes.
@@ -98,7 +146,10 @@ def simulate_traces(
         locked_cells: indices of the cells that also fire ``lag_s`` after every event.
         lag_s: delay of the locked spikes after each event, seconds.
         jitter_s: standard deviation of the locked spikes' timing, seconds, >= 0.
-        seed: seed of every random draw.
+        burst_fraction: fraction of the cells, in [0, 1], whose background spikes come in bursts of 1-4 s
+            separated by 10-30 s of silence (the same mean rate); their calcium is exactly 0 where below
+            `SILENT_LEVEL`. 0 gives the same traces as before this option existed.
+        seed: seed of every random draw (the bursts come from a stream of their own).
 
     Returns:
         `SimulatedTraces`.
@@ -111,8 +162,13 @@ def simulate_traces(
     low = _check_number("amplitude[0]", amplitude[0], 0.0, strict=True)
     high = _check_number("amplitude[1]", amplitude[1], low)
     jitter_s = _check_number("jitter_s", jitter_s, 0.0)
-    rng = np.random.default_rng(_check_int("seed", seed, 0))
+    burst_fraction = _check_number("burst_fraction", burst_fraction, 0.0, 1.0)
+    seed = _check_int("seed", seed, 0)
+    rng, rng_bursts = np.random.default_rng(seed), np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
     spikes = (rng.random((n_cells, n_frames)) < rate_hz / fps).astype(np.float32)
+    bursting = bursting_cells(rng_bursts, n_cells, burst_fraction)
+    for cell in np.flatnonzero(bursting):
+        spikes[cell] = np.minimum(burst_spike_counts(rng_bursts, rate_hz, n_frames, fps), 1.0)  # one a frame
     for cell in locked_cells:
         cell = _check_int("locked_cells[i]", cell, 0, n_cells - 1)
         spikes[cell, _locked_spikes(rng, event_times, n_frames, fps, lag_s, jitter_s)] = 1.0
@@ -121,10 +177,12 @@ def simulate_traces(
     for cell in range(n_cells):
         denominator, gain = _kernel_filter(rng, fps, tau_rise_s, tau_decay_s)
         calcium[cell] = signal.lfilter([gain], denominator, spikes[cell])
+    calcium[bursting] = silence_below(calcium[bursting])
     noise = np.full(n_cells, low / snr, dtype=np.float32)
     dff = calcium + noise[:, None] * rng.standard_normal(calcium.shape, dtype=np.float32)
     timestamps = np.arange(n_frames) / fps
-    return SimulatedTraces(dff=dff, calcium=calcium, spikes=spikes, noise=noise, timestamps=timestamps, fps=fps)
+    return SimulatedTraces(dff=dff, calcium=calcium, spikes=spikes, noise=noise, timestamps=timestamps, fps=fps,
+                           bursting=bursting)
 
 
 def true_transients(spike_frames: np.ndarray, *, fps: float, resolve_s: float) -> tuple[np.ndarray, np.ndarray]:

@@ -182,9 +182,11 @@ class Transients(dj.Computed):
         return mask_ids, frame_times, transients, stats
 
     def make_insert(self, key, mask_ids, frame_times, transients, stats) -> None:
+        transient_rows = list(_transient_rows(key, transients, mask_ids, frame_times))
+        stats_rows = list(_stats_rows(key, stats, mask_ids))
         self.insert1({**key, "transient_count": len(transients)})
-        self.Transient.insert(_transient_rows(key, transients, mask_ids, frame_times))
-        self.CellStats.insert(_stats_rows(key, stats, mask_ids))
+        self.Transient.insert(transient_rows)
+        self.CellStats.insert(stats_rows)
 
 
 def _activity_traces(key: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
@@ -210,8 +212,7 @@ def _transient_rows(key, transients: pd.DataFrame, mask_ids: np.ndarray, frame_t
             "start_frame": int(row.start), "onset_frame": int(row.onset), "peak_frame": int(row.peak),
             "end_frame": int(row.end), "onset_time": float(frame_times[row.onset]),
             "peak_time": float(frame_times[row.peak]), "end_time": float(frame_times[row.end]),
-            "peak_dff": float(row.peak_dff), "amplitude": float(row.amplitude), "snr": float(row.snr),
-            "rise_s": float(row.rise_s), "decay_s": float(row.decay_s), "area": float(row.area),
+            **{name: _float32(getattr(row, name), name) for name in _TRANSIENT_FLOATS},
         }
 
 
@@ -219,15 +220,29 @@ def _stats_rows(key, stats: pd.DataFrame, mask_ids: np.ndarray):
     for row in stats.itertuples(index=False):
         yield {
             **_trace_key(key, mask_ids[row.cell]), "n_transients": int(row.n_transients),
-            "rate_hz": float(row.rate_hz), "mean_iei_s": _nullable(row.mean_iei_s),
-            "mean_peak_dff": _nullable(row.mean_peak_dff), "mean_amplitude": _nullable(row.mean_amplitude),
-            "snr": _nullable(row.snr), "noise": float(row.noise), "mad": float(row.mad),
-            "standardized_noise": float(row.standardized_noise),
+            **{name: _nullable(getattr(row, name), name) for name in _STATS_NULLABLE},
+            **{name: _float32(getattr(row, name), name) for name in _STATS_FLOATS},
         }
 
 
-def _nullable(value) -> float | None:
-    return None if value is None or not np.isfinite(value) else float(value)
+_TRANSIENT_FLOATS = ("peak_dff", "amplitude", "snr", "rise_s", "decay_s", "area")
+_STATS_NULLABLE = ("mean_iei_s", "mean_peak_dff", "mean_amplitude", "snr")
+_STATS_FLOATS = ("rate_hz", "noise", "mad", "standardized_noise")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _float32(value, column: str) -> float:
+    """``value`` for a NOT NULL float32 column; ValueError naming the column where it is not a finite float32."""
+    number = float(value)
+    if not (np.isfinite(number) and abs(number) <= _FLOAT32_MAX):
+        raise ValueError(f"{column} = {number} cannot be stored (not a finite float32); nothing was inserted")
+    return number
+
+
+def _nullable(value, column: str) -> float | None:
+    """``value`` for a nullable float32 column: NULL where it is undefined (None, NaN or infinite), else
+    `_float32`."""
+    return None if value is None or not np.isfinite(value) else _float32(value, column)
 
 
 # ---------------------------------------------------------------------------- transient curation
@@ -383,11 +398,12 @@ class CuratedTransients(dj.Computed):
         return mask_ids, frame_times, combined, stats
 
     def make_insert(self, key, mask_ids, frame_times, combined, stats) -> None:
-        self.insert1({**key, "transient_count": len(combined)})
         rows = list(_transient_rows(key, combined.drop(columns="added"), mask_ids, frame_times))
         ordered = combined.sort_values(["cell", "onset"], kind="stable")
+        stats_rows = list(_stats_rows(key, stats, mask_ids))
+        self.insert1({**key, "transient_count": len(combined)})
         self.Transient.insert({**row, "added": bool(added)} for row, added in zip(rows, ordered["added"]))
-        self.CellStats.insert(_stats_rows(key, stats, mask_ids))
+        self.CellStats.insert(stats_rows)
 
 
 _STORED_TRANSIENT_COLUMNS = ("start_frame", "onset_frame", "peak_frame", "end_frame", "peak_dff", "amplitude",
@@ -556,7 +572,7 @@ class PeriEventWindow(dj.Computed):
         self.CellResponse.insert(
             {**_trace_key(key, mask_ids[row.cell]), "n_trials": int(row.n_trials), "baseline": float(row.baseline),
              "mean_response": float(row.mean_response), "delta": float(row.delta),
-             "z_score": _nullable(row.z_score), "p_value": float(row.p_value)}
+             "z_score": _nullable(row.z_score, "z_score"), "p_value": float(row.p_value)}
             for row in responses.itertuples(index=False)
         )
 
@@ -596,9 +612,9 @@ class SpatialEvents(dj.Computed):
         centroid_y: float32              # (pixels) of the footprint
         centroid_x: float32
         max_height: float32              # max - min of the trace (dF or dF/F units)
-        max_gradient: float32            # largest rise of the trace per frame
-        noise_mean: float32              # mean of the ring around the footprint over the event's frames
-        noise_std: float32
+        max_gradient=null: float32       # largest rise of the trace per frame; null for a one-frame event
+        noise_mean: float32              # mean delta of the ring around the footprint over the event's frames
+        noise_std: float32               # (no ring: of the footprint just before and after the event)
         snr=null: float32                # (max(trace) - noise_mean) / noise_std
         footprint_ypix: <blob>           # (area,) int32
         footprint_xpix: <blob>           # (area,) int32

@@ -45,6 +45,7 @@ from element_calcium._simulate_formats import (
     write_tiff,
     write_voltage_recording,
 )
+from element_calcium._simulate_traces import burst_spike_counts, bursting_cells, silence_below
 
 __all__ = [
     "AstroMovie",
@@ -64,12 +65,14 @@ _MODES = ("1p", "2p")
 _LOWRES = 8  # the smooth background is computed on a grid this many times coarser, then upsampled
 _SHIFT_STEP = 1.0 / 32.0  # OpenCV resolves sub-pixel positions to 1/32 px; true shifts are kept on that grid
 _FOOTPRINT_FLOOR = 0.01  # footprint values below this are set to 0 (local support, about 3 sigma)
+_SIGMA_PER_DIAMETER = 0.25  # soma diameter = 4 sigma of its Gaussian
+_MARGIN = (6.0, 1.5)  # cell centres keep max(6 px, 1.5 sigma of the largest cell) from the frame edges
 
 # Per-mode constants. Intensities are in grey levels of the output dtype.
 _MODE_SETTINGS = {
     "1p": {
         "dtype": np.dtype(np.uint8),
-        "sigma": (2.5, 4.0),  # soma Gaussian width, px
+        "sigma": (2.5, 4.0),  # soma Gaussian width, px (diameter 10-16 px)
         "nucleus": 0.0,  # depth of the dimmer nucleus (2p GCaMP is excluded from the nucleus)
         "f0": (8.0, 14.0),  # resting brightness of a cell at its footprint peak
         "tau_rise": (0.04, 0.08),  # s
@@ -85,7 +88,7 @@ _MODE_SETTINGS = {
     },
     "2p": {
         "dtype": np.dtype(np.uint16),
-        "sigma": (2.5, 3.5),
+        "sigma": (2.5, 3.5),  # diameter 10-14 px
         "nucleus": 0.45,
         "f0": (150.0, 350.0),
         "tau_rise": (0.05, 0.1),
@@ -114,7 +117,8 @@ class GroundTruth:
             its centre (Gaussian soma; in 2p with a dimmer nucleus). Memory is H * W * N * 4 bytes.
         calcium: (N, T) float32 calcium response (unitless, dF/F-like): cell n is ``F0_n * (1 + calcium[n, t])``
             bright at its footprint peak. AR(2) response to the spikes (AR(1) when the rise is shorter than a
-            frame), each spike raising it by about 1 at its peak.
+            frame), each spike raising it by about 1 at its peak; in bursting cells exactly 0 wherever that
+            response is below 1e-3 (`element_calcium._simulate_traces.SILENT_LEVEL`).
         spikes: (N, T) float32 spike counts per frame.
         shifts: (T, 2) float32 rigid shift (y, x) in pixels of frame t: a tissue feature at (y, x) appears at
             (y + dy, x + dx). Multiples of 1/32 px, the sub-pixel resolution of the warp.
@@ -126,6 +130,7 @@ class GroundTruth:
             interpolated between nodes with a natural cubic spline along each axis; zero mean over the nodes of
             each frame. Frame t shows the tissue at ``p - shift_t - warp_t(p)`` at output pixel p. None when the
             movie is rigid.
+        bursting: (N,) bool, the cells that fire in bursts separated by silences (see `simulate`).
     """
 
     footprints: np.ndarray
@@ -136,6 +141,7 @@ class GroundTruth:
     fps: float
     mode: str
     warps: np.ndarray | None = None
+    bursting: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -248,11 +254,13 @@ def simulate(
     height: int = 128,
     width: int = 128,
     n_cells: int = 20,
+    cell_diameter: float | tuple[float, float] | None = None,
     mode: str = "1p",
     fps: float = 20.0,
     max_shift: float = 3.0,
     nonrigid: bool = False,
     spike_rate: float = 0.5,
+    burst_fraction: float = 0.0,
     noise: float | None = None,
     seed: int = 0,
 ) -> SimulatedMovie:
@@ -262,6 +270,11 @@ def simulate(
         n_frames: number of frames T.
         height, width: frame size H, W in pixels (at least 16 each).
         n_cells: number of cells N (0 gives background only).
+        cell_diameter: soma diameter in pixels, 4 x the sigma of the soma's Gaussian: one value, or a (min, max)
+            range that each cell draws its diameter from uniformly; at most the smaller frame side. Footprint
+            support (about 3 sigma) and the margin kept from the frame edges (max(6 px, 1.5 sigma of the largest
+            cell), at most 1/8 of the smaller side) follow it; centres are spread as far apart as the field
+            allows, whatever the size. None: the mode's default (1p: 10-16 px, 2p: 10-14 px).
         mode: "1p" (one-photon Miniscope-like, uint8) or "2p" (two-photon, uint16).
         fps: frame rate, frames per second.
         max_shift: bound of the rigid motion, pixels; each of the y and x shifts stays within +-max_shift
@@ -269,11 +282,17 @@ def simulate(
         nonrigid: add a smooth non-rigid displacement (up to about max_shift / 2, zero mean over the frame) on
             top of the rigid shift; needs max_shift > 0.
         spike_rate: mean firing rate per cell, spikes per second (cells vary around it).
+        burst_fraction: fraction of the cells, in [0, 1] (rounded to whole cells), that fire in bursts of 1-4 s
+            separated by silences of 10-30 s, at the same mean rate; their calcium is exactly 0 where the
+            response falls below 1e-3, so their traces have flat zero stretches many seconds long, as minian's
+            ``C`` and sparse OASIS calcium do. ``truth.bursting`` names them. 0 draws nothing extra: the
+            movie of a seed is the same as without this option.
         noise: noise standard deviation in grey levels of the output dtype for a pixel at the mean brightness of
             the field of view. 1p adds this much sensor noise everywhere; 2p adds shot noise, whose variance is
             proportional to the brightness above the detector offset (dimmer pixels less, somata more).
             0 renders noiseless frames; None uses the mode's default (1p: 4.0; 2p: 25.0).
         seed: seed of every random draw; frame t's noise comes from ``numpy.random.default_rng([seed, t])``.
+            The bursts come from a stream of their own, so the other draws of a seed stay the same.
 
     Returns:
         The movie; its `truth` holds the footprints, spikes, calcium, shifts and warps.
@@ -294,13 +313,17 @@ def simulate(
     if nonrigid and max_shift == 0:
         raise ValueError("nonrigid=True needs max_shift > 0 (the warp amplitude is a fraction of max_shift)")
     spike_rate = _check_number("spike_rate", spike_rate, 0.0)
+    burst_fraction = _check_number("burst_fraction", burst_fraction, 0.0, 1.0)
     settings = _MODE_SETTINGS[mode]
     noise = settings["noise"] if noise is None else _check_number("noise", noise, 0.0)
+    sigmas = settings["sigma"] if cell_diameter is None else _diameter_sigmas(cell_diameter, height, width)
 
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
-    rng_cells, rng_spikes, rng_motion, rng_warp, rng_tissue, rng_background = streams
-    centers, patches = _draw_cells(rng_cells, n_cells, height, width, settings)
-    spikes, calcium = _draw_activity(rng_spikes, n_cells, n_frames, fps, spike_rate, settings)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
+    rng_cells, rng_spikes, rng_motion, rng_warp, rng_tissue, rng_background, rng_bursts = streams
+    centers, patches = _draw_cells(rng_cells, n_cells, height, width, sigmas, settings["nucleus"])
+    bursting = bursting_cells(rng_bursts, n_cells, burst_fraction)
+    spikes, calcium = _draw_activity(rng_spikes, n_frames, fps, spike_rate, settings, bursting=bursting,
+                                     rng_bursts=rng_bursts)
     shifts = _draw_shifts(rng_motion, n_frames, fps, max_shift)
     warps = interp_y = interp_x = None
     if nonrigid:
@@ -332,8 +355,9 @@ def simulate(
         fps=fps,
         mode=mode,
         warps=warps,
+        bursting=bursting,
     )
-    for value in (footprints, calcium, spikes, shifts, centers, warps):
+    for value in (footprints, calcium, spikes, shifts, centers, warps, bursting):
         if value is not None:
             value.flags.writeable = False
     scene = _Scene(
@@ -352,9 +376,25 @@ def simulate(
     return SimulatedMovie(truth, scene, seed=seed)
 
 
-def _draw_cells(rng, n_cells, height, width, settings):
-    """Well-spread centres (best of 20 candidates) and footprint patches (y0, y1, x0, x1, (h, w) float32)."""
-    margin = min(6.0, min(height, width) / 8)
+def _diameter_sigmas(cell_diameter, height, width) -> tuple[float, float]:
+    """(min, max) soma sigma in pixels of ``cell_diameter`` (a number or a (min, max) pair), checked."""
+    bounds = cell_diameter if isinstance(cell_diameter, (tuple, list)) else (cell_diameter, cell_diameter)
+    if len(bounds) != 2:
+        raise ValueError(f"cell_diameter must be a number or a (min, max) pair of pixels, got {cell_diameter!r}")
+    side = min(height, width)
+    low = _check_number("cell_diameter", bounds[0], 0.0, side, strict=True)
+    high = _check_number("cell_diameter", bounds[1], low, side)
+    return low * _SIGMA_PER_DIAMETER, high * _SIGMA_PER_DIAMETER
+
+
+def _draw_cells(rng, n_cells, height, width, sigmas, nucleus):
+    """Well-spread centres (best of 20 candidates) and footprint patches (y0, y1, x0, x1, (h, w) float32).
+
+    sigmas: (min, max) of the soma Gaussian's sigma (px), drawn uniformly per cell; nucleus: depth of the dimmer
+    nucleus (0: none). The margin from the frame edges follows the largest sigma (`_MARGIN`), at most 1/8 of
+    the smaller side.
+    """
+    margin = min(max(_MARGIN[0], _MARGIN[1] * sigmas[1]), min(height, width) / 8)
     centers = np.empty((n_cells, 2), dtype=np.float64)
     for n in range(n_cells):
         candidates = rng.uniform((margin, margin), (height - 1 - margin, width - 1 - margin), size=(20, 2))
@@ -365,7 +405,7 @@ def _draw_cells(rng, n_cells, height, width, settings):
             centers[n] = candidates[0]
     patches = []
     for cy, cx in centers:
-        sigma = rng.uniform(*settings["sigma"])
+        sigma = rng.uniform(*sigmas)
         elongation = rng.uniform(0.8, 1.25)
         angle = rng.uniform(0.0, np.pi)
         radius = math.ceil(3.2 * sigma * max(elongation, 1 / elongation))
@@ -376,9 +416,8 @@ def _draw_cells(rng, n_cells, height, width, settings):
         v = -(yy - cy) * np.sin(angle) + (xx - cx) * np.cos(angle)
         q = (u / (sigma * elongation)) ** 2 + (v * elongation / sigma) ** 2
         patch = np.exp(-q / 2)
-        depth = settings["nucleus"]
-        if depth:
-            patch -= depth * np.exp(-q / (2 * 0.4**2))
+        if nucleus:
+            patch -= nucleus * np.exp(-q / (2 * 0.4**2))
         patch /= patch.max()
         patch[patch < _FOOTPRINT_FLOOR] = 0.0
         patches.append((y0, y1, x0, x1, patch.astype(np.float32)))
@@ -399,10 +438,17 @@ def _cells_matrix(patches, f0, width, n_pixels):
     return sparse.csc_array(entries, shape=(n_pixels, len(patches)), dtype=np.float32)
 
 
-def _draw_activity(rng, n_cells, n_frames, fps, spike_rate, settings):
-    """Poisson spike counts (N, T) and their AR(2) calcium response, both float32."""
+def _draw_activity(rng, n_frames, fps, spike_rate, settings, *, bursting, rng_bursts):
+    """Poisson spike counts (N, T) and their AR(2) calcium response, both float32.
+
+    Cells where ``bursting`` (N,) is True fire only in bursts (their spikes from ``rng_bursts``) and their calcium
+    is 0 wherever below `_simulate_traces.SILENT_LEVEL`; the draws of ``rng`` do not depend on them.
+    """
+    n_cells = len(bursting)
     rates = spike_rate * rng.lognormal(-0.125, 0.5, n_cells)
     spikes = rng.poisson(rates[:, None] / fps, size=(n_cells, n_frames)).astype(np.float32)
+    for n in np.flatnonzero(bursting):
+        spikes[n] = burst_spike_counts(rng_bursts, rates[n], n_frames, fps)
     sizes = spikes * rng.lognormal(-0.02, 0.2, size=spikes.shape)
     calcium = np.empty_like(spikes)
     for n in range(n_cells):
@@ -413,6 +459,7 @@ def _draw_activity(rng, n_cells, n_frames, fps, spike_rate, settings):
         impulse[0] = 1.0
         peak = signal.lfilter([1.0], denominator, impulse).max()
         calcium[n] = signal.lfilter([1.0 / peak], denominator, sizes[n])
+    calcium[bursting] = silence_below(calcium[bursting])
     return spikes, calcium
 
 

@@ -94,18 +94,27 @@ def run_spatial_events(
     return SpatialEventRows(master=master, events=_event_rows(result, frame_times))
 
 
+_FLOATS = ("duration_s", "centroid_y", "centroid_x", "max_height", "noise_mean", "noise_std")
+_NULLABLE = ("max_gradient", "snr")  # undefined (NaN) for a one-frame event and for noise_std 0: stored as NULL
+
+
 def _event_rows(result, frame_times: np.ndarray) -> list[dict[str, Any]]:
     rows = []
     for row, (ypix, xpix), trace in zip(result.events.itertuples(index=False), result.footprints, result.traces):
         rows.append({
             "event_id": int(row.event_id), "z0": int(row.z0), "z1": int(row.z1),
             "start_time": float(frame_times[row.z0]), "y0": int(row.y0), "y1": int(row.y1), "x0": int(row.x0),
-            "x1": int(row.x1), "volume": int(row.volume), "area": int(row.area), "duration_s": float(row.duration_s),
-            "centroid_y": float(row.centroid_y), "centroid_x": float(row.centroid_x),
-            "max_height": float(row.max_height), "max_gradient": float(row.max_gradient),
-            "noise_mean": float(row.noise_mean), "noise_std": float(row.noise_std),
-            "snr": None if not np.isfinite(row.snr) else float(row.snr),
+            "x1": int(row.x1), "volume": int(row.volume), "area": int(row.area),
+            **{name: _finite(getattr(row, name), name, row.event_id) for name in _FLOATS},
+            **{name: float(getattr(row, name)) if np.isfinite(getattr(row, name)) else None for name in _NULLABLE},
             "footprint_ypix": np.asarray(ypix, np.int32), "footprint_xpix": np.asarray(xpix, np.int32),
             "trace": np.asarray(trace, np.float32),
         })
     return rows
+
+
+def _finite(value, name: str, event_id: int) -> float:
+    """``value`` of a NOT NULL column; ValueError naming the event and column where it is NaN or infinite."""
+    if not np.isfinite(value):
+        raise ValueError(f"spatial event {event_id}: {name} is {value}; a stored property must be finite")
+    return float(value)

@@ -70,10 +70,13 @@ class SpatialEventsResult:
             ``volume`` (voxels); ``area`` (footprint pixels); ``duration_s`` ((z1 - z0) / fps);
             ``centroid_y, centroid_x`` (pixels, mean of the footprint); ``max_height`` (max - min of the
             trace); ``max_gradient`` (largest rise of the trace from one frame to the next, NaN for one
-            frame); ``noise_mean, noise_std`` (mean and standard deviation over z0..z1 of the mean delta over
-            the ring of ``ring_width`` pixels around the footprint); ``snr`` ((max of the trace -
-            noise_mean) / noise_std, NaN when noise_std is 0 or the ring is empty). Delta units: grey levels
-            for dF, a fraction for dF/F.
+            frame); ``noise_mean, noise_std`` (always finite: mean and standard deviation over z0..z1 of the
+            mean delta over the ring of ``ring_width`` pixels around the footprint; for an event whose
+            footprint fills the frame, of its footprint's mean delta over the frames just outside it, as many
+            before and after as it lasts; for one that also lasts the whole recording, the median of its trace
+            and the robust standard deviation of the trace's frame-to-frame steps); ``snr`` ((max of the
+            trace - noise_mean) / noise_std, NaN when noise_std is 0). Delta units: grey levels for dF, a
+            fraction for dF/F.
         footprints: per event, (ypix, xpix) int64 arrays of the pixels it covers in any frame.
         traces: per event, (z1 - z0,) float32 mean delta (unsmoothed) over its footprint in frames z0..z1.
         label_lookup: (P + 1,) int32 map from the provisional ids handed to ``write_labels`` to event ids

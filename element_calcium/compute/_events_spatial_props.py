@@ -7,7 +7,11 @@
   the first voxel (raster index over the recording), the last frame and the footprint pixels; ids touching
   across a chunk boundary are joined (connected components of the boundary pairs).
 - `measure`: the second pass over the frames of the events: traces over the footprints and over the rings
-  around them, and the table of event properties.
+  around them, and the table of event properties. An event whose footprint fills the frame (a one-photon
+  flash, the neuropil of a whole field) has no ring: its noise comes from its own footprint in the frames
+  just outside the event, as many before and after as it lasts (the ring in time a 3-D dilation would give);
+  an event that also lasts the whole recording has neither, and its noise comes from its own trace (median
+  level, robust standard deviation of its frame-to-frame steps). See `_event_noise`.
 """
 
 from __future__ import annotations
@@ -226,7 +230,8 @@ def measure(
 ) -> tuple[pd.DataFrame, tuple, tuple]:
     """Second pass: traces of the events and their property table.
 
-    Reads only the chunks of frames that hold events (with the delta's halo).
+    Reads only the chunks of frames that hold events (with the delta's halo), and for an event without a ring
+    the frames around it (`_footprint_spans`).
 
     Returns:
         The property table (columns `COLUMNS`), the (ypix, xpix) footprints and the float32 traces.
@@ -234,26 +239,70 @@ def measure(
     n_frames = reader.n_frames
     width = reader.frame_shape[1]
     rings = tuple(_ring(pixels, reader.frame_shape, filters.params.ring_width) for pixels in found.pixels)
-    traces = [np.zeros(z1 - z0, np.float32) for z0, z1 in zip(found.z0, found.z1)]
+    first, last = _footprint_spans(found, rings, n_frames)
+    spans = [np.zeros(b - a, np.float32) for a, b in zip(first, last)]
     ring_traces = [np.full(z1 - z0, np.nan, np.float32) for z0, z1 in zip(found.z0, found.z1)]
     halo = filters.params.window - 1
     for start in range(0, n_frames, chunk_frames):
         stop = min(start + chunk_frames, n_frames)
-        present = np.flatnonzero((found.z0 < stop) & (found.z1 > start))
+        present = np.flatnonzero((first < stop) & (last > start))
         if len(present):
-            first = max(0, start - halo)
-            delta = filters.delta(reader.read(first, min(n_frames, stop + halo)), first)[start - first : stop - first]
-            for regions, out in ((found.pixels, traces), (rings, ring_traces)):
+            read_from = max(0, start - halo)
+            delta = filters.delta(reader.read(read_from, min(n_frames, stop + halo)), read_from)
+            delta = delta[start - read_from : stop - read_from]
+            for regions, out, lows, highs in ((found.pixels, spans, first, last),
+                                              (rings, ring_traces, found.z0, found.z1)):
                 means = _region_means(delta, [regions[i] for i in present], filters.xp)
-                for column, event in enumerate(present):
-                    z0 = found.z0[event]
-                    low, high = max(start, z0), min(stop, found.z1[event])
-                    out[event][low - z0 : high - z0] = means[low - start : high - start, column]
+                _fill(out, present, lows, highs, means, start, stop)
         if progress is not None:
             progress(n_frames + stop, 2 * n_frames)
     footprints = tuple((pixels // width, pixels % width) for pixels in found.pixels)
-    table = _table(found, footprints, traces, ring_traces, fps)
-    return table, footprints, tuple(traces)
+    cuts = [(z0 - a, z1 - a) for z0, z1, a in zip(found.z0, found.z1, first)]
+    traces = tuple(span[a:b] for span, (a, b) in zip(spans, cuts))
+    outside = tuple(np.concatenate([span[:a], span[b:]]) for span, (a, b) in zip(spans, cuts))
+    noise = [_event_noise(ring, ring_trace, around, trace)
+             for ring, ring_trace, around, trace in zip(rings, ring_traces, outside, traces)]
+    return _table(found, footprints, traces, noise, fps), footprints, traces
+
+
+def _fill(out: list, events: np.ndarray, lows, highs, means: np.ndarray, start: int, stop: int) -> None:
+    """Copy ``means`` (stop - start, len(events)), of frames start..stop, into each event's trace ``out[event]``,
+    which covers frames lows[event]..highs[event] - 1."""
+    for column, event in enumerate(events):
+        low, high = max(start, lows[event]), min(stop, highs[event])
+        if high > low:
+            out[event][low - lows[event] : high - lows[event]] = means[low - start : high - start, column]
+
+
+def _footprint_spans(found: FoundEvents, rings: tuple, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) first and one-past-last frame over which each event's footprint is measured.
+
+    z0..z1 for an event with a ring; for one without, also as many frames before z0 and after z1 as the event
+    lasts (within the recording), whose footprint mean is its noise (`_event_noise`).
+    """
+    ringless = np.array([len(ring) == 0 for ring in rings], dtype=bool)
+    duration = found.z1 - found.z0
+    first = np.where(ringless, np.maximum(found.z0 - duration, 0), found.z0)
+    last = np.where(ringless, np.minimum(found.z1 + duration, n_frames), found.z1)
+    return first.astype(np.int64), last.astype(np.int64)
+
+
+def _event_noise(ring: np.ndarray, ring_trace: np.ndarray, outside: np.ndarray, trace: np.ndarray):
+    """(noise_mean, noise_std) of one event, finite, in delta units.
+
+    - With a ring (pixels within ``ring_width`` of the footprint): mean and standard deviation over z0..z1 of
+      the ring's mean delta.
+    - Without one (the footprint fills the frame): the same of the footprint's mean delta over the frames
+      just outside the event, ``outside`` (as many before z0 and after z1 as the event lasts).
+    - Without either (the event also lasts the whole recording): the median of its own trace, and the
+      standard deviation of white noise estimated from the trace's frame-to-frame steps
+      (median |step| / (0.6745 sqrt 2), as the noise pass); 0 for a one-frame trace.
+    """
+    samples = ring_trace if len(ring) else outside
+    if len(samples):
+        return float(np.mean(samples)), float(np.std(samples))
+    steps = np.abs(np.diff(trace))
+    return float(np.median(trace)), float(np.median(steps) * _MAD_TO_STD) if len(steps) else 0.0
 
 
 def _region_means(delta, regions: list[np.ndarray], xp) -> np.ndarray:
@@ -283,12 +332,10 @@ def _ring(pixels: np.ndarray, frame_shape: tuple[int, int], ring_width: int) -> 
     return np.sort((ry + y0) * width + rx + x0)
 
 
-def _table(found: FoundEvents, footprints, traces, ring_traces, fps: float) -> pd.DataFrame:
+def _table(found: FoundEvents, footprints, traces, noise, fps: float) -> pd.DataFrame:
     rows = []
-    for index, ((ys, xs), trace, ring) in enumerate(zip(footprints, traces, ring_traces)):
+    for index, ((ys, xs), trace, (noise_mean, noise_std)) in enumerate(zip(footprints, traces, noise)):
         z0, z1 = int(found.z0[index]), int(found.z1[index])
-        noise_mean = float(np.mean(ring)) if np.isfinite(ring).all() else math.nan
-        noise_std = float(np.std(ring)) if np.isfinite(ring).all() else math.nan
         peak = float(trace.max())
         rows.append((
             index + 1, z0, z1, int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1,

@@ -11,6 +11,13 @@ Definitions (all on frames, 0-based; ``w`` is the Savitzky-Golay window in frame
   so both estimate sigma. ``"max"`` keeps the rolling maximum, an envelope above sigma (stricter
   thresholds). The median is taken exactly on consecutive, non-overlapping noise windows (and on the
   last one) and interpolated linearly between their centres; mean and max are exact at every frame.
+- Noise floor: sigma is at least the float32 resolution of the trace, eps * max|dF/F| (eps = 2^-23;
+  the smallest normal float32 for an all-zero trace). Below it the residual is rounding, not noise:
+  where a trace is noise-free (a flat zero stretch of sparse deconvolved calcium, minian's ``C``) sigma
+  is that floor, so every SNR is finite and independent of the trace's units: at most 2 c / eps, c
+  being the most the smoothing can amplify a value (the sum of its coefficients' magnitudes, at most
+  about 2 at the ends of the trace), so below about 4e7. As in CalTrig's ``get_SNR``, a noise-free
+  trace gets a finite SNR, not NaN.
 - Peaks: local maxima of s (`scipy.signal.find_peaks`) whose prominence is at least ``min_snr`` times
   sigma at the peak and whose width at half prominence is at least ``min_width_s``.
 - Rise: a peak needs one, a run of frames where d exceeds ``onset_threshold`` times the derivative's
@@ -52,7 +59,8 @@ STATISTICS_COLUMNS = ("cell", "n_transients", "rate_hz", "mean_iei_s", "mean_pea
 _BLOCK_CELLS = 64  # cells processed together; bounds memory to a few arrays of 64 x T
 _MEDIAN_TO_SIGMA = 0.6745  # median |x| of a standard normal
 _MEAN_TO_SIGMA = np.sqrt(2.0 / np.pi)  # mean |x| of a standard normal
-_NOISE_FLOOR = np.finfo(np.float32).tiny  # sigma of a noise-free trace
+_RESOLUTION = float(np.finfo(np.float32).eps)  # relative spacing of float32 values
+_SMALLEST = float(np.finfo(np.float32).tiny)  # noise floor of an all-zero trace
 
 
 def transient_params(params: dict) -> TransientParams:
@@ -106,8 +114,14 @@ def _block_median(residual: np.ndarray, window: int) -> np.ndarray:
     return values[:, lower] * (1.0 - weight) + values[:, lower + 1] * weight
 
 
-def _rolling_noise(residual: np.ndarray, window: int, statistic: str, h0: float) -> np.ndarray:
-    """(n, T) noise sigma from the residual |dF/F - smoothed| (see the module notes)."""
+def _noise_floor(rows: np.ndarray) -> np.ndarray:
+    """(n, 1) float32 smallest noise sigma of each row: eps * max|row|, at least the smallest normal float32."""
+    scale = np.abs(rows).max(axis=1, keepdims=True).astype(np.float64)
+    return np.maximum(scale * _RESOLUTION, _SMALLEST).astype(np.float32)
+
+
+def _rolling_noise(residual: np.ndarray, window: int, statistic: str, h0: float, floor: np.ndarray) -> np.ndarray:
+    """(n, T) noise sigma from the residual |dF/F - smoothed|, at least ``floor`` (n, 1) (see the module notes)."""
     scale = np.sqrt(1.0 - h0)
     if statistic == "median":
         noise = _block_median(residual, window) / (_MEDIAN_TO_SIGMA * scale)
@@ -115,11 +129,12 @@ def _rolling_noise(residual: np.ndarray, window: int, statistic: str, h0: float)
         noise = ndimage.uniform_filter1d(residual, window, axis=1, mode="nearest") / (_MEAN_TO_SIGMA * scale)
     else:
         noise = ndimage.maximum_filter1d(residual, window, axis=1, mode="nearest")
-    return np.maximum(noise, _NOISE_FLOOR).astype(np.float32)
+    return np.maximum(noise, floor).astype(np.float32)
 
 
 def smooth_and_noise(rows: np.ndarray, fps: float, params: TransientParams):
-    """Smoothed trace, its first derivative (per frame) and the noise sigma, each (n, T) float32."""
+    """Smoothed trace, its first derivative (per frame) and the noise sigma (at least the noise floor of the
+    module notes), each (n, T) float32, of (n, T) rows."""
     rows = np.asarray(rows, dtype=np.float32)
     window = _window_frames(params, fps, rows.shape[1])
     order = params.savgol_order
@@ -127,7 +142,7 @@ def smooth_and_noise(rows: np.ndarray, fps: float, params: TransientParams):
     derivative = signal.savgol_filter(rows, window, order, deriv=1, axis=1).astype(np.float32)
     h0 = float(signal.savgol_coeffs(window, order)[window // 2])
     noise_window = max(1, int(round(params.noise_window_s * fps)))
-    noise = _rolling_noise(np.abs(rows - smoothed), noise_window, params.noise_statistic, h0)
+    noise = _rolling_noise(np.abs(rows - smoothed), noise_window, params.noise_statistic, h0, _noise_floor(rows))
     return smoothed, derivative, noise
 
 
@@ -258,15 +273,14 @@ def _check_transients(transients, n_cells: int) -> pd.DataFrame:
 
 
 def _cell_summaries(array: np.ndarray, fps: float, settings: TransientParams) -> dict[str, np.ndarray]:
-    """(N,) noise (mean sigma), peak SNR (max of smoothed / sigma; NaN without noise), MAD, standardized noise."""
+    """(N,) noise (mean sigma), peak SNR (max of smoothed / sigma, finite), MAD, standardized noise."""
     columns = {name: np.zeros(array.shape[0]) for name in ("snr", "noise", "mad", "standardized_noise")}
     for first in range(0, array.shape[0], _BLOCK_CELLS):
         rows = array[first : first + _BLOCK_CELLS].astype(np.float32)
         smoothed, _, sigma = smooth_and_noise(rows, fps, settings)
         block = slice(first, first + rows.shape[0])
         columns["noise"][block] = sigma.mean(axis=1)
-        noisy = sigma.max(axis=1) > _NOISE_FLOOR
-        columns["snr"][block] = np.where(noisy, (smoothed / sigma).max(axis=1), np.nan)
+        columns["snr"][block] = (smoothed / sigma).max(axis=1)
         columns["mad"][block] = np.median(np.abs(rows - np.median(rows, axis=1, keepdims=True)), axis=1)
         if rows.shape[1] >= 2:
             columns["standardized_noise"][block] = standardized_noise(rows, fps=fps)
@@ -286,9 +300,9 @@ def transient_statistics(dff, transients, fps, **params) -> pd.DataFrame:
         One row per cell with columns ``cell``; ``n_transients``; ``rate_hz`` (transients per second of
         recording, T / fps); ``mean_iei_s`` (mean interval between consecutive onsets, seconds, NaN with
         fewer than two transients); ``mean_peak_dff`` and ``mean_amplitude`` (NaN without transients);
-        ``snr`` (largest smoothed dF/F over the noise; NaN for a noise-free trace); ``noise`` (mean
-        noise sigma, dF/F); ``mad``
-        (median absolute deviation of dF/F from its median, unscaled); ``standardized_noise``
+        ``snr`` (largest smoothed dF/F over the noise; finite: a noise-free trace is measured against the
+        noise floor of the module notes, an all-zero trace gets 0); ``noise`` (mean noise sigma, dF/F);
+        ``mad`` (median absolute deviation of dF/F from its median, unscaled); ``standardized_noise``
         (`element_calcium.compute.dff.standardized_noise`, % per sqrt(Hz)).
     """
     array = _check_dff(dff)

@@ -2,8 +2,9 @@
 
 V4: a device folder holds ``0.avi, 1.avi, ...`` (FFV1 or uncompressed GREY), ``metaData.json``
 (frameRate, gain, led0, ROI, ...) and ``timeStamps.csv`` (``Frame Number, Time Stamp (ms),
-Buffer Index`` and optionally ``DAQ Frame Number``); the session folder above it may hold a
-``metaData.json`` with ``recordingStartTime`` and behaviour-camera folders, which are ignored.
+Buffer Index`` and optionally ``DAQ Frame Number``); the session folder above it holds a
+``metaData.json`` with the start time (``recordingStartTime`` from DAQ software v1.10 on, top-level
+``year`` ... ``msec`` fields before) and behaviour-camera folders, which are ignored.
 
 V3: a folder holds ``msCam1.avi ... msCamN.avi`` and a tab-separated ``timestamp.dat``
 (``camNum frameNum sysClock buffer``, sysClock in ms) listing the frames of every camera.
@@ -38,6 +39,7 @@ V4_GAIN_NAMES = {"low": 1.0, "medium": 2.0, "high": 3.5}
 FPS_WARN_TOLERANCE = 0.05
 FPS_ERROR_TOLERANCE = 0.25
 
+_V4_START_FIELDS = ("year", "month", "day", "hour", "minute", "second")
 _V4_AVI = re.compile(r"^(\d+)\.avi$", re.IGNORECASE)
 _V3_AVI = re.compile(r"^msCam(\d+)\.avi$", re.IGNORECASE)
 
@@ -370,11 +372,24 @@ def _number(raw: object, key: str, path: pathlib.Path) -> float | None:
 
 
 def _recording_start(path: pathlib.Path) -> datetime.datetime | None:
-    """``recordingStartTime`` (year, month, day, hour, minute, second, msec) of a session metaData.json."""
+    """Start of the recording (local time) from the session metaData.json at ``path``.
+
+    DAQ software v1.10 and later write ``recordingStartTime`` {year, month, day, hour, minute, second, msec};
+    v1.0x writes the same fields at the top level of the file. Where the file is absent or holds neither
+    (or an empty ``recordingStartTime``), warns and returns None; raises ValueError where the fields are not
+    a date and time.
+    """
     if not path.is_file():
+        warnings.warn(f"{path}: no session {V4_METADATA} above the device folder; the recording start time is "
+                      "unknown", stacklevel=3)
         return None
-    start = _read_json(path).get("recordingStartTime")
-    if start is None:
+    meta = _read_json(path)
+    start, where = meta.get("recordingStartTime"), "recordingStartTime"
+    if start is None and any(name in meta for name in _V4_START_FIELDS):
+        start, where = {name: meta[name] for name in (*_V4_START_FIELDS, "msec") if name in meta}, "start time"
+    if not start:
+        warnings.warn(f"{path}: no recording start time (neither recordingStartTime nor top-level year, month, "
+                      "day, hour, minute, second); the recording's date and time are left empty", stacklevel=3)
         return None
     try:
         return datetime.datetime(
@@ -387,4 +402,4 @@ def _recording_start(path: pathlib.Path) -> datetime.datetime | None:
             int(start.get("msec", 0)) * 1000,
         )
     except (TypeError, KeyError, ValueError) as exc:
-        raise ValueError(f"{path}: recordingStartTime {start!r} is not a date and time ({exc})") from exc
+        raise ValueError(f"{path}: {where} {start!r} is not a date and time ({exc})") from exc

@@ -20,9 +20,9 @@ REWARD_TIMES = np.arange(7.0, 110.0, 10.0)
 LOCKED, UNRELATED, QUIET = 0, 1, 2
 
 
-@pytest.fixture
-def recording(pipeline, new_folder, subject_name, tmp_path):
-    """A recording whose Activity is loaded from suite2p; returns (recording key, activity key, truth)."""
+def _suite2p_recording(pipeline, new_folder, subject_name, dff):
+    """A recording whose Activity is loaded from a suite2p result with F = 100 (1 + dff) of 3 cells;
+    returns (recording key, dF/F activity key)."""
     imaging = pipeline.imaging
     height, width = 32, 36
     movie = simulate(n_frames=N_FRAMES, height=height, width=width, n_cells=3, mode="2p", fps=FPS, max_shift=0.0)
@@ -31,17 +31,22 @@ def recording(pipeline, new_folder, subject_name, tmp_path):
                                                  {"modality": "2p", "cell_diameter": 11.0})
     recording_key = ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME,
                                      fps=written.fps, create_task=False).recording_key
-    truth = simulate_traces(n_cells=3, n_frames=N_FRAMES, fps=FPS, rate_hz=0.05, snr=8.0, event_times=LEVER_TIMES,
-                            locked_cells=[LOCKED], lag_s=0.5, jitter_s=0.02, seed=3)
-    truth.dff[QUIET] = truth.dff[QUIET] - truth.calcium[QUIET]  # noise only
     output_dir = f"suite2p_{subject_name}"
     plane = pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0"
-    write_suite2p_plane(plane, 100.0 * (1.0 + truth.dff), height=height, width=width, fps=FPS,
+    write_suite2p_plane(plane, 100.0 * (1.0 + dff), height=height, width=width, fps=FPS,
                         centers=[(6, 8), (20, 25), (10, 27)])
     imaging.ProcessingTask.insert1({**recording_key, "paramset_id": 220, "processing_output_dir": output_dir,
                                     "task_mode": "load"})
-    activity_key = {**recording_key, "paramset_id": 220, "curation_id": 0, "extraction_method": "dff"}
-    return recording_key, activity_key, truth
+    return recording_key, {**recording_key, "paramset_id": 220, "curation_id": 0, "extraction_method": "dff"}
+
+
+@pytest.fixture
+def recording(pipeline, new_folder, subject_name, tmp_path):
+    """A recording whose Activity is loaded from suite2p; returns (recording key, activity key, truth)."""
+    truth = simulate_traces(n_cells=3, n_frames=N_FRAMES, fps=FPS, rate_hz=0.05, snr=8.0, event_times=LEVER_TIMES,
+                            locked_cells=[LOCKED], lag_s=0.5, jitter_s=0.02, seed=3)
+    truth.dff[QUIET] = truth.dff[QUIET] - truth.calcium[QUIET]  # noise only
+    return (*_suite2p_recording(pipeline, new_folder, subject_name, truth.dff), truth)
 
 
 def _populate(imaging):
@@ -95,6 +100,24 @@ def test_transients_and_peri_event_windows_from_behaviour_files(pipeline, record
         order_by="mask_id")
     assert responses[LOCKED]["p_value"] < 0.01 and responses[LOCKED]["z_score"] > 3
     assert responses[UNRELATED]["p_value"] > 0.05 and responses[QUIET]["p_value"] > 0.05
+
+
+def test_noise_free_zero_stretches_are_stored_with_finite_snr(pipeline, new_folder, subject_name):
+    """Sparse noise-free calcium (flat zero stretches, as minian's C): its SNR was beyond float32 and the insert
+    failed; now every value is finite and the whole key is stored."""
+    imaging, events = pipeline.imaging, pipeline.events
+    sparse = np.zeros((3, N_FRAMES), np.float32)
+    for frame, amplitude in ((1000, 10.0), (1800, 4.0)):
+        sparse[0, frame:] += amplitude * np.exp(-np.arange(N_FRAMES - frame) / 10.0)
+    sparse[1, 600:] = 2.0 * np.exp(-np.arange(N_FRAMES - 600) / 10.0)  # one transient, then 90 s of zeros
+    _, activity_key = _suite2p_recording(pipeline, new_folder, subject_name, sparse)  # cell 2: all zero
+    errors = _populate(imaging)
+    assert "Transients" not in errors, errors.get("Transients")
+    transients = (events.Transients.Transient & activity_key).to_dicts(order_by=("mask_id", "transient_id"))
+    assert [(row["mask_id"], row["peak_frame"] // 100) for row in transients] == [(0, 10), (0, 18), (1, 6)]
+    assert all(1e6 < row["snr"] < 4e7 for row in transients)  # noise-free: the float32 resolution of the trace
+    stats = (events.Transients.CellStats & activity_key).to_dicts(order_by="mask_id")
+    assert [row["snr"] for row in stats][2] == 0 and all(np.isfinite(row["snr"]) for row in stats)
 
 
 def test_transient_curation_leaves_the_automatic_result_alone(pipeline, recording):

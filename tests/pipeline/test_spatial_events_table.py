@@ -4,7 +4,7 @@ import numpy as np
 from helpers import SESSION_TIME
 
 from element_calcium import storage
-from element_calcium.simulate import simulate_astro, write_tiff
+from element_calcium.simulate import simulate, simulate_astro, write_miniscope_v4, write_tiff
 from workflow.ingest import ingest_recording
 
 
@@ -49,3 +49,28 @@ def test_astrocyte_events_are_found_and_mapped(pipeline, new_folder, subject_nam
         assert [part["z0"] for part in parts] == sorted(part["z0"] for part in parts)
     finally:
         (events.EventParamSet & {"event_paramset_id": 50}).delete(prompt=False)
+
+
+def test_a_one_photon_flash_filling_the_frame_is_stored(pipeline, new_folder, subject_name):
+    """A whole-field flash of a one-photon movie is an event without a ring around it; its noise comes from
+    the frames around it (before: NaN into NOT NULL columns, and the whole key failed)."""
+    imaging, events = pipeline.imaging, pipeline.events
+    movie = simulate(n_frames=200, height=48, width=48, n_cells=3, mode="1p", max_shift=0.0, seed=2)
+    flash = 80.0 * np.exp(-0.5 * ((np.arange(200) - 100) / 6.0) ** 2)
+    frames = np.clip(movie.render(0, 200) + flash[:, None, None], 0, 255).astype(np.uint8)
+    written = write_miniscope_v4(new_folder(), frames, fps=movie.fps)
+    imaging.ProcessingParamSet.insert_new_params("element_calcium", 51, "one-photon, rigid",
+                                                 {"modality": "1p", "motion": {"pw_rigid": False, "max_shift": 4.0}})
+    events.EventParamSet.insert_new_params("spatial", 51, "one-photon events", {})
+    task_key = ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME,
+                                paramset_id=51).task_key
+    try:
+        imaging.MotionCorrection.populate(task_key)
+        events.SpatialEvents.populate(task_key)
+        parts = (events.SpatialEvents.Event & task_key).to_dicts(order_by="event_id")
+        whole = [part for part in parts if part["area"] == 48 * 48]
+        assert len(whole) == 1 and whole[0]["z0"] < 100 < whole[0]["z1"]
+        assert all(np.isfinite([part["noise_mean"], part["noise_std"]]).all() for part in parts)
+        assert whole[0]["noise_std"] > 0 and whole[0]["snr"] > 5
+    finally:
+        (events.EventParamSet & {"event_paramset_id": 51}).delete(prompt=False)

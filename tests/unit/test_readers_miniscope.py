@@ -128,7 +128,8 @@ def test_v4_optional_parts_absent(tmp_path, frames):
     written = write_miniscope_v4(
         tmp_path / "s", frames[:10], fps=FPS, include_roi=False, session_metadata=False, frames_per_file=3
     )
-    meta = read_recording(written.path).metadata
+    with pytest.warns(UserWarning, match=r"s/metaData\.json: no session metaData\.json .* start time is unknown"):
+        meta = read_recording(written.path).metadata
     assert (meta.height, meta.width) == (H, W)
     assert "roi" not in meta.extra and "head_orientation_file" not in meta.extra
     assert meta.recording_datetime is None
@@ -277,6 +278,34 @@ def test_v4_bad_recording_start(v4_copy):
     (folder / "metaData.json").write_text(json.dumps({"recordingStartTime": {"year": 2024, "month": 13}}))
     with pytest.raises(ValueError, match=r"session/metaData\.json: recordingStartTime"):
         read_recording(folder)
+    (folder / "metaData.json").write_text(json.dumps({"year": 2021, "month": 10, "day": 14}))  # v1.0x, cut short
+    with pytest.raises(ValueError, match=r"session/metaData\.json: start time \{'year': 2021.*'hour'"):
+        read_recording(folder)
+
+
+def test_v4_start_time_of_daq_software_v1_0x_is_top_level(v4_copy):
+    folder, _ = v4_copy
+    session = json.loads((folder / "metaData.json").read_text())
+    del session["recordingStartTime"]
+    session.update(year=2021, month=10, day=14, hour=10, minute=11, second=24, msec=779)
+    (folder / "metaData.json").write_text(json.dumps(session))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        meta = read_recording(folder).metadata
+    assert meta.recording_datetime.isoformat() == "2021-10-14T10:11:24.779000"
+
+
+@pytest.mark.parametrize("start", [None, {}, ""], ids=["absent", "empty", "blank"])
+def test_v4_missing_start_time_warns(v4_copy, start):
+    folder, _ = v4_copy
+    session = json.loads((folder / "metaData.json").read_text())
+    session.pop("recordingStartTime")
+    if start is not None:
+        session["recordingStartTime"] = start
+    (folder / "metaData.json").write_text(json.dumps(session))
+    with pytest.warns(UserWarning, match=r"session/metaData\.json: no recording start time"):
+        meta = read_recording(folder).metadata
+    assert meta.recording_datetime is None and meta.nframes == T - len(DROPS)
 
 
 def test_v4_csv_bad_header(v4_copy):

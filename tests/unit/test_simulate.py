@@ -14,6 +14,7 @@ from scipy import ndimage
 from scipy.interpolate import CubicSpline
 from skimage.registration import phase_cross_correlation
 
+from element_calcium._simulate_traces import simulate_traces
 from element_calcium.simulate import (
     GroundTruth,
     SimulatedMovie,
@@ -186,6 +187,85 @@ def test_spikes_drive_calcium_causally():
     assert not silent.spikes.any() and not silent.calcium.any()
 
 
+def footprint_diameters(footprints):
+    """(N,) 4 x the sigma of each footprint, from its second moments: (det covariance)^(1/4) is the sigma of a
+    round Gaussian and the geometric mean of an elongated one's."""
+    height, width, _ = footprints.shape
+    yy, xx = np.mgrid[0:height, 0:width]
+    diameters = []
+    for footprint in np.moveaxis(footprints, 2, 0):
+        weights = footprint / footprint.sum()
+        dy, dx = yy - (weights * yy).sum(), xx - (weights * xx).sum()
+        covariance = [[(weights * dy * dy).sum(), (weights * dy * dx).sum()],
+                      [(weights * dy * dx).sum(), (weights * dx * dx).sum()]]
+        diameters.append(4 * np.linalg.det(covariance) ** 0.25)
+    return np.array(diameters)
+
+
+def touches_the_edge(footprints):
+    return (footprints[[0, -1]].any(axis=(0, 1))) | (footprints[:, [0, -1]].any(axis=(0, 1)))
+
+
+@pytest.mark.parametrize("mode", ["1p", "2p"])
+@pytest.mark.parametrize("diameter", [20.0, 40.0])
+def test_cells_have_the_requested_diameter_in_a_large_field(mode, diameter):
+    truth = simulate(n_frames=5, height=256, width=256, n_cells=12, cell_diameter=diameter, mode=mode, seed=21).truth
+    inner = ~touches_the_edge(truth.footprints)
+    assert inner.sum() >= 6
+    # a Gaussian cut at 1 % of its peak keeps 98 % of its sigma; 2p's dimmer nucleus widens it a little
+    np.testing.assert_allclose(footprint_diameters(truth.footprints)[inner], diameter, rtol=0.05)
+    yy, xx = np.mgrid[0:256, 0:256]
+    for n, (cy, cx) in enumerate(truth.centers):
+        distance = np.hypot(yy - cy, xx - cx)
+        assert truth.footprints[:, :, n][distance > diameter].max() == 0  # support scales: about 3 sigma
+        assert truth.footprints[:, :, n][distance < diameter / 4].min() > 0.3
+    sigma = diameter / 4
+    assert ((truth.centers >= 1.5 * sigma) & (truth.centers <= 255 - 1.5 * sigma)).all()  # margins scale
+    spacing = np.linalg.norm(truth.centers[:, None] - truth.centers[None], axis=2) + 1e3 * np.eye(12)
+    assert spacing.min() >= diameter  # 12 cells of 40 px fit side by side
+
+
+def test_cell_diameters_drawn_from_a_range_and_the_default():
+    truth = simulate(n_frames=5, height=256, width=256, n_cells=30, cell_diameter=(10.0, 40.0), seed=22).truth
+    measured = footprint_diameters(truth.footprints)[~touches_the_edge(truth.footprints)]
+    assert 0.95 * 10 <= measured.min() < 18 and 32 < measured.max() <= 40 * 1.02
+    for mode, (low, high) in (("1p", (10, 16)), ("2p", (10, 14))):  # None: 4 x the mode's sigma range
+        truth = simulate(n_frames=5, height=128, width=128, n_cells=20, mode=mode, seed=23).truth
+        measured = footprint_diameters(truth.footprints)[~touches_the_edge(truth.footprints)]
+        assert 0.95 * low <= measured.min() and measured.max() <= 1.03 * high
+
+
+def test_bursting_cells_have_exact_zero_stretches_and_leave_the_others_alone():
+    options = dict(n_frames=20 * 240, height=64, width=64, n_cells=16, fps=20.0, seed=24)
+    plain, bursty = simulate(**options).truth, simulate(**options, burst_fraction=0.5).truth
+    assert plain.bursting.sum() == 0 and bursty.bursting.sum() == 8
+    others = ~bursty.bursting
+    np.testing.assert_array_equal(bursty.calcium[others], plain.calcium[others])  # same draws for the others
+    np.testing.assert_array_equal(bursty.footprints, plain.footprints)
+    for spikes, calcium in zip(bursty.spikes[bursty.bursting], bursty.calcium[bursty.bursting]):
+        fired = np.flatnonzero(spikes)
+        gaps = np.diff(fired) / 20.0
+        assert ((gaps <= 4.0) | (gaps >= 10.0)).all() and (gaps >= 10.0).any()  # bursts, then silence
+        zero = np.concatenate(([0], (calcium == 0).astype(np.int8), [0]))
+        runs = np.diff(np.flatnonzero(np.diff(zero)))[::2]
+        assert runs.max() >= 20 * 5  # flat zeros for many seconds after a burst has decayed
+        starts = np.flatnonzero((calcium[1:] > 0) & (calcium[:-1] == 0)) + 1
+        assert np.isin(starts, fired).all()  # every rise out of silence is a spike's frame
+    for spikes, calcium in zip(bursty.spikes[others], bursty.calcium[others]):
+        if spikes.any():
+            assert (calcium[np.argmax(spikes > 0) :] > 0).all()  # AR decays never reach 0 in the others
+    rate = bursty.spikes.sum(axis=1) / 240.0
+    assert 0.5 < rate[bursty.bursting].mean() / rate[others].mean() < 2.0  # the mean rate is kept
+
+
+def test_bursting_traces_for_transient_tests():
+    plain = simulate_traces(n_cells=6, n_frames=6000, seed=25)
+    bursty = simulate_traces(n_cells=6, n_frames=6000, burst_fraction=1.0, seed=25)
+    assert bursty.bursting.all() and not plain.bursting.any()
+    assert (bursty.calcium == 0).mean() > 0.5 and (plain.calcium == 0).mean() < 0.1
+    np.testing.assert_allclose(bursty.dff - bursty.calcium, plain.dff - plain.calcium, atol=1e-6)  # same noise
+
+
 def test_cell_brightness_follows_its_calcium():
     movie = simulate(n_frames=300, height=48, width=48, n_cells=6, mode="2p", max_shift=0.0, noise=0, seed=12)
     frames = movie.render(0, 300).astype(np.float32)
@@ -254,6 +334,14 @@ def test_no_cells_is_allowed():
         (dict(spike_rate=-0.1), "spike_rate"),
         (dict(noise=-1.0), "noise"),
         (dict(seed=-3), "seed"),
+        (dict(cell_diameter=0.0), "cell_diameter"),
+        (dict(cell_diameter=-4.0), "cell_diameter"),
+        (dict(cell_diameter=200.0), "cell_diameter"),
+        (dict(cell_diameter=(30.0, 10.0)), "cell_diameter"),
+        (dict(cell_diameter=(10.0, 20.0, 30.0)), "cell_diameter"),
+        (dict(cell_diameter="large"), "cell_diameter"),
+        (dict(burst_fraction=-0.1), "burst_fraction"),
+        (dict(burst_fraction=1.5), "burst_fraction"),
     ],
 )
 def test_bad_simulate_arguments_raise_value_error_naming_them(kwargs, name):

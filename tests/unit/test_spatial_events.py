@@ -17,6 +17,7 @@ from element_calcium._simulate_astro import simulate_astro
 from element_calcium.compute import _backend, _events_spatial
 from element_calcium.compute._events_spatial import detect_spatial_events
 from element_calcium.compute.params import SpatialEventParams
+from element_calcium.spatial_events_stage import _event_rows
 
 CUDA_REASON = _backend.cuda_unavailable_reason()
 needs_cuda = pytest.mark.skipif(bool(CUDA_REASON), reason=f"no usable CuPy GPU: {CUDA_REASON}")
@@ -124,6 +125,50 @@ def test_properties_match_labels_and_movie(movie, detected):
     assert result.events.event_id.tolist() == list(range(1, len(result.events) + 1))
     assert result.label_lookup.dtype == np.int32 and result.label_lookup[0] == 0
     assert all(trace.dtype == np.float32 for trace in result.traces)
+
+
+def flash_movie(n_frames=300, size=40, seed=0):
+    """Noise around 100 grey levels and a whole-field flash (Gaussian in time, peak 300 at frame 150): a
+    one-photon brightness change whose event covers every pixel, so no ring surrounds it."""
+    frames = np.random.default_rng(seed).normal(100, 5, (n_frames, size, size)).astype(np.float32)
+    return frames + (300 * np.exp(-0.5 * ((np.arange(n_frames) - 150) / 6) ** 2))[:, None, None].astype(np.float32)
+
+
+def test_an_event_filling_the_frame_takes_its_noise_from_the_frames_around_it():
+    frames = flash_movie()
+    result, labels = detect(frames, chunk_frames=64)
+    assert len(result.events) == 1
+    row = next(result.events.itertuples())
+    assert row.area == 40 * 40 and (labels[row.z0 : row.z1] == 1).any(axis=0).all()
+    delta = _events_spatial.Filters(DEFAULTS, np, len(frames)).delta(frames, 0).mean(axis=(1, 2))
+    duration = row.z1 - row.z0
+    outside = np.concatenate([delta[max(row.z0 - duration, 0) : row.z0], delta[row.z1 : row.z1 + duration]])
+    assert row.noise_mean == pytest.approx(outside.mean(), rel=1e-4)
+    assert row.noise_std == pytest.approx(outside.std(), rel=1e-3)
+    assert np.isfinite(row.snr) and row.snr > 5
+    whole, _ = detect(frames, chunk_frames=len(frames))
+    pd.testing.assert_frame_equal(result.events, whole.events)
+
+
+def test_an_event_filling_the_whole_recording_takes_its_noise_from_its_trace():
+    frames = flash_movie(n_frames=120)
+    result, labels = detect(frames, SpatialEventParams(threshold=0.0))  # every voxel is active (delta >= 0)
+    assert len(result.events) == 1 and labels.all()
+    row, trace = next(result.events.itertuples()), result.traces[0]
+    assert (row.z0, row.z1) == (0, 120)
+    assert row.noise_mean == pytest.approx(np.median(trace))
+    assert row.noise_std == pytest.approx(np.median(np.abs(np.diff(trace))) / (0.6745 * np.sqrt(2)))
+    assert np.isfinite(row.snr)
+
+
+def test_a_one_frame_event_has_no_gradient_and_is_stored_with_null():
+    frames = np.random.default_rng(1).normal(100, 5, (60, 32, 32)).astype(np.float32)
+    frames[30, 10:22, 10:22] += 200  # one frame, 144 pixels
+    result, _ = detect(frames, SpatialEventParams(use_smoothing=False, threshold=100.0))
+    assert len(result.events) == 1 and (result.events.z1 - result.events.z0).tolist() == [1]
+    assert np.isnan(result.events.max_gradient[0]) and np.isfinite(result.events.noise_std[0])
+    (row,) = _event_rows(result, np.arange(60) / 10.0)
+    assert row["max_gradient"] is None and row["noise_mean"] == pytest.approx(result.events.noise_mean[0])
 
 
 def test_small_objects_and_border_band_are_removed(movie, detected):

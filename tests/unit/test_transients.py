@@ -132,7 +132,7 @@ def test_statistics_include_silent_cells_and_reuse_standardized_noise():
     silent = stats.iloc[3]
     assert silent["n_transients"] == 0 and silent["rate_hz"] == 0
     assert np.isnan(silent["mean_iei_s"]) and np.isnan(silent["mean_peak_dff"])
-    assert np.isnan(silent["snr"]) and (stats["snr"][:3] > 8).all()
+    assert silent["snr"] == 0 and (stats["snr"][:3] > 8).all()  # finite (CalTrig): no signal over the floor
     np.testing.assert_allclose(stats["standardized_noise"], standardized_noise(dff, fps=FPS), rtol=1e-6)
     mad = np.median(np.abs(dff - np.median(dff, axis=1, keepdims=True)), axis=1)
     np.testing.assert_allclose(stats["mad"], mad, rtol=1e-6)
@@ -164,6 +164,42 @@ def test_noise_free_transient_is_measured():
     assert 0.8 < row["peak_dff"] <= 1.0 and 0.8 < row["amplitude"] <= 1.0
     assert 110 <= row["end"] <= 130  # back to 20 % of the amplitude: 10 ln 5 = 16 frames after the rise
     assert row["area"] == pytest.approx(np.exp(-np.arange(300) / 10.0).sum() / FPS, rel=0.25)
+
+
+def sparse_calcium(n_frames=2400, transients=((1000, 10.0), (1800, 0.5))):
+    """Noise-free calcium, exactly 0 outside decays of 10 frames: the flat zero stretches of minian's C."""
+    trace = np.zeros(n_frames)
+    for frame, amplitude in transients:
+        trace[frame:] += amplitude * np.exp(-np.arange(n_frames - frame) / 10.0)
+    return trace.astype(np.float32)
+
+
+def test_zero_stretches_give_finite_snr_independent_of_the_units():
+    trace = sparse_calcium()
+    table = detect_transients(trace[None], FPS)
+    assert list(table["peak"] // 100) == [10, 18]
+    bound = 4e7  # the module notes: at most 2 c / eps, c <= 2
+    assert np.isfinite(table["snr"]).all() and (table["snr"] <= bound).all()
+    assert table["snr"].iloc[0] > 1e6  # noise-free: measured against the float32 resolution of the trace
+    for scale in (1e-3, 1e4):  # the floor follows the trace's scale, so the SNR does not depend on units
+        scaled = detect_transients(scale * trace[None], FPS)
+        np.testing.assert_allclose(scaled["snr"], table["snr"], rtol=1e-3)
+        np.testing.assert_array_equal(scaled["peak"], table["peak"])
+    stats = transient_statistics(trace[None], table, FPS)
+    assert np.isfinite(stats["snr"]).all() and 1e6 < stats["snr"][0] <= bound
+    assert stats["noise"][0] == pytest.approx(10.0 * np.finfo(np.float32).eps, rel=1e-3)
+
+
+def test_transients_of_bursting_noise_free_calcium():
+    """The simulator's bursting cells: calcium exactly 0 for many seconds between bursts (minian's C)."""
+    sim = simulate_traces(n_cells=8, n_frames=12000, fps=FPS, rate_hz=0.2, burst_fraction=1.0, seed=26)
+    table = detect_transients(sim.calcium, FPS)
+    stats = transient_statistics(sim.calcium, table, FPS)
+    bound = 4e7  # the module notes
+    assert np.isfinite(table["snr"]).all() and table["snr"].max() <= bound
+    assert np.isfinite(stats["snr"]).all() and stats["snr"].max() <= bound
+    counts = score_transients(sim, table, resolve_s=RESOLVE_S, tolerance_s=TOLERANCE_S)
+    assert counts["recall"] >= 0.9 and counts["precision"] >= 0.9, counts
 
 
 @pytest.mark.parametrize(
