@@ -75,7 +75,7 @@ def run_stages(args, folder: Path, output: Path) -> dict:
     rows = extraction_stage.compute_segmentation(
         extraction_stage.SegmentationInputs(task_mode="trigger", method="element_calcium", params=params,
                                             corrected_movie=output / "motion_corrected.h5", fps=fps,
-                                            frame_shape=(height, width), output_dir=output,
+                                            frame_shape=(height, width), n_frames=n_frames, output_dir=output,
                                             motion_border=motion_border(motion_rows),
                                             output_dir_relative="."),
         device=args.device,

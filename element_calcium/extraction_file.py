@@ -10,7 +10,8 @@ temporary name and renamed into place:
 - ``/fluorescence``: (N, T) float32, each component's own fluorescence with the background (or
   neuropil) removed, in grey levels;
 - ``/background``: (N, T) float32, the background (or neuropil) that was removed, in the same
-  units; optional;
+  units; optional. For another tool's CNMF results (traces without a baseline) it is the light of
+  the recording's movie under the footprint besides the component's own trace;
 - ``/denoised``, ``/spikes``, ``/dff``: (N, T) float32, optional;
 - root attributes ``format``, ``height``, ``width``, ``fps`` (Hz).
 

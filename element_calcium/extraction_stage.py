@@ -6,6 +6,11 @@ tool's results (load mode, methods in ``LOADERS``). Either way the footprints an
 one results file (`extraction_file`) under the task's output folder, and the stage returns the
 rows of Segmentation and its masks. ``classify_masks`` and ``activity_traces`` are the compute
 steps of MaskClassification and Activity. No database code here.
+
+Load mode refuses results whose frame size or frame count differ from the recording's. CNMF-type
+results (CaImAn, minian) keep traces without a baseline (``C``) and often no residual: their
+background and noise come from the recording's raw movie, moved by the task's motion correction
+into the tool's coordinates and read under each footprint (see `load_segmentation`).
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from . import extraction_file, storage
-from .compute import _backend, cnmf, deconvolution, dff, quality
+from . import extraction_file, readers, storage
+from .compute import _backend, cnmf, deconvolution, dff, motion, quality
 from .compute.params import ProcessingParams
 from .loaders.caiman import load_caiman_extraction
 from .loaders.minian import load_minian_extraction
@@ -52,11 +57,20 @@ class SegmentationInputs:
         corrected_movie: absolute path of the motion-corrected movie (trigger mode), else None.
         fps: frame rate of the recording (Hz).
         frame_shape: (H, W) of the recording (pixels).
+        n_frames: T, frames of the recording.
         motion_border: (pixels) largest shift of the motion correction, rounded up: the band along
             the edges where pixels came from outside the frame.
         output_dir: absolute task output folder (trigger: written; load: read, and the results
             file is written there).
         output_dir_relative: the same, relative to the processed root.
+        recording_folder: absolute folder of the raw recording (load mode), or None; with it,
+            loaded traces without a baseline get their background and noise from the movie.
+        software: acquisition software of the recording (`readers.SOFTWARE`), or None.
+        frame_rate: user frame rate (Hz) of plain TIFF recordings, else None.
+        channel: the recording's channel that was motion-corrected.
+        motion_shifts: (T, 2) float32 rigid tissue motion (dy, dx) in pixels of the task's motion
+            correction, undone on the raw movie before it is read under the footprints; None
+            reads the movie as it is.
     """
 
     task_mode: str
@@ -65,9 +79,15 @@ class SegmentationInputs:
     corrected_movie: Path | None
     fps: float
     frame_shape: tuple[int, int]
+    n_frames: int
     motion_border: int
     output_dir: Path
     output_dir_relative: str
+    recording_folder: Path | None = None
+    software: str | None = None
+    frame_rate: float | None = None
+    channel: int = 0
+    motion_shifts: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -160,18 +180,84 @@ def compute_segmentation(
     )
 
 
-def _loaded_sources(loaded, inputs: SegmentationInputs) -> extraction_file.ExtractedSources:
-    """A loader's result in the results-file conventions (background-removed fluorescence)."""
-    if (loaded.height, loaded.width) != tuple(inputs.frame_shape):
+def _check_fits_recording(loaded, inputs: SegmentationInputs) -> None:
+    """ValueError naming the results unless their frame size and frame count are the recording's."""
+    height, width = inputs.frame_shape
+    if (loaded.height, loaded.width) != (height, width):
         raise ValueError(
-            f"{loaded.source}: footprints are {loaded.height}x{loaded.width} pixels, the recording's frames are "
-            f"{inputs.frame_shape[0]}x{inputs.frame_shape[1]}"
+            f"{loaded.source}: the footprints are {loaded.height}x{loaded.width} pixels but the recording's frames "
+            f"are {height}x{width}; load the results of this recording"
         )
-    fluorescence, background = loaded.fluorescence, None
+    if loaded.nframes != inputs.n_frames:
+        raise ValueError(
+            f"{loaded.source}: the results have {loaded.nframes} frames but the recording has {inputs.n_frames}; "
+            "load the results of this recording"
+        )
+
+
+def _movie_under_footprints(footprints, inputs: SegmentationInputs, *, device: str) -> np.ndarray:
+    """(N, T) float32 light of the raw movie, motion-corrected with the task's rigid shifts, under each
+    footprint in the units of its trace (`dff.movie_under_footprints`)."""
+    recording = readers.read_recording(inputs.recording_folder, software=inputs.software, fps=inputs.frame_rate)
+    shifts = None if inputs.motion_shifts is None else np.asarray(inputs.motion_shifts, dtype=np.float32)
+    if shifts is not None and shifts.shape != (inputs.n_frames, 2):
+        raise ValueError(
+            f"{inputs.recording_folder}: the motion correction has shifts of shape {shifts.shape}, "
+            f"expected ({inputs.n_frames}, 2): one (dy, dx) per frame of the recording"
+        )
+    with recording.movie(channel=inputs.channel) as movie:
+        if movie.shape != (inputs.n_frames, *inputs.frame_shape):
+            raise ValueError(
+                f"{inputs.recording_folder}: the movie is {movie.shape} (T, H, W) but the recording's "
+                f"metadata say ({inputs.n_frames}, {inputs.frame_shape[0]}, {inputs.frame_shape[1]})"
+            )
+
+        def corrected(start: int, stop: int) -> np.ndarray:
+            frames = movie.read(start, stop)
+            return frames if shifts is None else motion.apply_shifts(frames, shifts=shifts[start:stop], device=device)
+
+        return dff.movie_under_footprints(corrected, inputs.n_frames, footprints=footprints)
+
+
+def _cnmf_background(loaded, inputs: SegmentationInputs, *, device: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(N, T) background under each footprint of traces without a baseline (CNMF's ``C``), and (N,) noise.
+
+    With the raw recording: the movie under each footprint (`_movie_under_footprints`) minus the
+    component's own trace (C + YrA, or C): the light of the background and of the neighbours,
+    and the noise when no residual was saved. The noise is the PSD estimate (the parameter set's
+    ``noise_range``) of the movie under the footprint minus C. Without the recording: the tool's
+    background model b f projected on the footprints (as CaImAn's ``detrend_df_f``; ~0 for
+    minian, which removes the background before CNMF) and no noise; (None, None) when the tool
+    saved no model either.
+    """
+    if inputs.recording_folder is not None and loaded.nmasks:
+        under = _movie_under_footprints(loaded.footprints, inputs, device=device)
+        noise = None
+        if loaded.nframes >= 4:
+            noise_range = ProcessingParams.from_dict(inputs.params).deconvolution.noise_range
+            noise = deconvolution.estimate_noise(under - loaded.denoised, noise_range=noise_range)
+        return under - loaded.fluorescence, noise
+    if loaded.background_footprints is not None:
+        projected = dff.project_on_footprints(loaded.footprints, loaded.background_footprints)
+        return projected @ loaded.background_traces, None
+    return None, None
+
+
+def _loaded_sources(loaded, inputs: SegmentationInputs, *, device: str):
+    """A loader's result in the results-file conventions (background-removed fluorescence), and the (N,)
+    noise of each trace measured in the movie (None when not measured).
+
+    suite2p-type results (with a neuropil trace): fluorescence F - 0.7 Fneu, background 0.7 Fneu.
+    CNMF-type results (a denoised trace C and no neuropil): fluorescence C + YrA (C alone without
+    a residual), background from `_cnmf_background`.
+    """
+    fluorescence, background, noise = loaded.fluorescence, None, None
     if loaded.neuropil is not None:
         background = NEUROPIL_COEFFICIENT * loaded.neuropil
         fluorescence = fluorescence - background
-    return extraction_file.ExtractedSources(
+    elif loaded.denoised is not None:
+        background, noise = _cnmf_background(loaded, inputs, device=device)
+    sources = extraction_file.ExtractedSources(
         height=loaded.height,
         width=loaded.width,
         footprints=loaded.footprints,
@@ -183,22 +269,39 @@ def _loaded_sources(loaded, inputs: SegmentationInputs) -> extraction_file.Extra
         dff=loaded.dff,
         fps=loaded.fps or inputs.fps,
     )
+    return sources, noise
 
 
-def load_segmentation(inputs: SegmentationInputs) -> SegmentationRows:
-    """Read another tool's extraction results from the task's output folder (load mode)."""
+def _loaded_snr(sources: extraction_file.ExtractedSources, noise: np.ndarray | None) -> np.ndarray | None:
+    """(N,) SNR of loaded traces; None when nothing measures their noise (a denoised trace saved as the
+    only trace, no movie)."""
+    unmeasured = sources.denoised is not None and np.array_equal(sources.fluorescence, sources.denoised)
+    if noise is None and unmeasured:
+        return None
+    return quality.trace_snr(sources.fluorescence, denoised=sources.denoised, noise=noise)
+
+
+def load_segmentation(inputs: SegmentationInputs, *, device: str = "auto") -> SegmentationRows:
+    """Read another tool's extraction results from the task's output folder (load mode).
+
+    The results must fit the recording (frame size and count), else ValueError naming the
+    results and both numbers, before anything is written. Traces without a baseline get the
+    movie's background and noise (`_cnmf_background`); the SNR of each mask is its denoised
+    peak over that noise (None where no noise can be measured).
+    """
     if inputs.method not in LOADERS:
         raise ValueError(
             f"no extraction loader for processing method {inputs.method!r}; load mode supports {sorted(LOADERS)}"
         )
     started = time.perf_counter()
     loaded = LOADERS[inputs.method](inputs.output_dir)
-    sources = _loaded_sources(loaded, inputs)
+    _check_fits_recording(loaded, inputs)
+    sources, noise = _loaded_sources(loaded, inputs, device=device)
     path, relative = _results_path(inputs)
     extraction_file.write_sources(path, sources)
     accepted = None if loaded.accepted is None else np.asarray(loaded.accepted, dtype=bool)
     extra = {
-        "snr": quality.trace_snr(sources.fluorescence, denoised=sources.denoised),
+        "snr": _loaded_snr(sources, noise),
         "spatial_corr": None,
         "accepted": accepted,
         "accepted_confidence": None if loaded.confidence is None else np.asarray(loaded.confidence, np.float32),
@@ -219,7 +322,7 @@ def load_segmentation(inputs: SegmentationInputs) -> SegmentationRows:
 def run_segmentation_stage(inputs: SegmentationInputs, *, device: str = "auto") -> SegmentationRows:
     """Compute (trigger mode, built-in method) or load (load mode, external method) the segmentation."""
     if inputs.task_mode == "load":
-        return load_segmentation(inputs)
+        return load_segmentation(inputs, device=device)
     if inputs.method != COMPUTED_METHOD:
         raise ValueError(
             f"processing method {inputs.method!r} cannot be triggered here; use task_mode 'load' to read its "
@@ -244,7 +347,11 @@ def classify_masks(masks: list[dict[str, Any]], *, params: dict[str, Any], frame
 
     A mask the producing tool accepted or rejected keeps that call (soma or artefact, with the
     tool's probability as confidence when it gave one). Other masks are classified from their
-    trace SNR, spatial correlation (treated as met when unknown), size and compactness.
+    trace SNR and spatial correlation (each treated as met when unknown), size and compactness.
+    Sizes are judged against the parameter set's ``cell_diameter``, which sized the built-in
+    extraction; another tool's masks (none carries a spatial correlation) chose their own size,
+    so they are judged against their median equivalent diameter (`quality.median_diameter`:
+    real Miniscope cells are often ~20 px across where the default is 12).
 
     Returns:
         (method, rows): ``"tool"`` or ``"quality"`` (``"tool"`` when any mask carries a tool's
@@ -253,12 +360,16 @@ def classify_masks(masks: list[dict[str, Any]], *, params: dict[str, Any], frame
     settings = ProcessingParams.from_dict(params)
     height, width = frame_shape
     geometry = quality.footprint_geometry(masks_to_footprints(masks, height, width), height=height, width=width)
+    cell_diameter = settings.cell_diameter
+    if masks and all(mask["spatial_corr"] is None for mask in masks):
+        cell_diameter = quality.median_diameter(geometry.area) or cell_diameter
+    met = np.inf
     labels, confidence = quality.classify_components(
-        snr=np.array([mask["snr"] if mask["snr"] is not None else 0.0 for mask in masks]),
+        snr=np.array([met if mask["snr"] is None else mask["snr"] for mask in masks]),
         spatial_corr=np.array([1.0 if mask["spatial_corr"] is None else mask["spatial_corr"] for mask in masks]),
         area=geometry.area,
         compactness=geometry.compactness,
-        cell_diameter=settings.cell_diameter,
+        cell_diameter=cell_diameter,
         params=settings.classification,
     )
     rows, by_tool = [], False

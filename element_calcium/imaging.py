@@ -451,10 +451,12 @@ class MotionCorrection(dj.Imported):
 
 
 def _segmentation_inputs(key: dict[str, Any]) -> SegmentationInputs:
+    """The stage's inputs; in load mode also the raw recording and the rigid motion that maps it onto the
+    loaded footprints (traces without a baseline take their background from it)."""
     task_mode, output_dir = (ProcessingTask & key).fetch1("task_mode", "processing_output_dir")
     method, params = (ProcessingParamSet & key).fetch1("processing_method", "params")
-    fps, height, width = (RecordingInfo & key).fetch1("fps", "px_height", "px_width")
-    corrected = (MotionCorrection & key).fetch1("corrected_movie")
+    fps, height, width, n_frames = (RecordingInfo & key).fetch1("fps", "px_height", "px_width", "nframes")
+    corrected, channel = (MotionCorrection & key).fetch1("corrected_movie", "motion_correct_channel")
     rigid = (MotionCorrection.RigidMotionCorrection & key).fetch1("y_shifts", "x_shifts")
     block_y, block_x = (MotionCorrection.Block & key).to_arrays("y_shifts", "x_shifts")
     shifts = [*rigid, *block_y, *block_x]
@@ -465,6 +467,18 @@ def _segmentation_inputs(key: dict[str, Any]) -> SegmentationInputs:
         if task_mode == "load"
         else path_under_root(processed_root, output_dir)
     )
+    recording = {}
+    if task_mode == "load":
+        software, directory, frame_rate = (Recording & key).fetch1(
+            "acquisition_software", "recording_directory", "frame_rate"
+        )
+        recording = {
+            "recording_folder": find_full_path(get_raw_root_dirs(), directory),
+            "software": software,
+            "frame_rate": frame_rate,
+            "channel": int(channel),
+            "motion_shifts": np.stack(rigid, axis=1).astype(np.float32),
+        }
     return SegmentationInputs(
         task_mode=task_mode,
         method=method,
@@ -472,9 +486,11 @@ def _segmentation_inputs(key: dict[str, Any]) -> SegmentationInputs:
         corrected_movie=None if corrected is None else find_full_path(processed_root, corrected),
         fps=float(fps),
         frame_shape=(int(height), int(width)),
+        n_frames=int(n_frames),
         motion_border=int(np.ceil(largest_shift)),
         output_dir=output_path,
         output_dir_relative=output_dir,
+        **recording,
     )
 
 
@@ -511,10 +527,11 @@ class Segmentation(dj.Computed):
         accepted_confidence=null: float32 # the producing tool's probability that it is a cell
         """
 
-    def make_fetch(self, key: dict[str, Any]) -> tuple[SegmentationInputs]:
-        return (_segmentation_inputs(key),)
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
+        return (pack(vars(_segmentation_inputs(key))),)
 
-    def make_compute(self, key: dict[str, Any], inputs: SegmentationInputs) -> tuple[SegmentationRows]:
+    def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[SegmentationRows]:
+        inputs = SegmentationInputs(**unpack(inputs))
         return (run_segmentation_stage(inputs, device=get_run_settings().get("device", "auto")),)
 
     def make_insert(self, key: dict[str, Any], rows: SegmentationRows) -> None:

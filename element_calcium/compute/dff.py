@@ -6,26 +6,34 @@
   Windows 1/8 apart share 7/8 of their frames, so their percentiles differ little: on noisy
   traces with a slow drift the error against the exact running percentile is about 0.04 noise
   standard deviations on average and below 0.3 at worst (window 300).
-- `detrend_dff` (CaImAn's ``detrend_df_f`` idea): the baseline of F and of the background under
-  the component are running percentiles; dF/F = (F - baseline(F)) / F0 with
-  F0 = baseline(F) + baseline(background).
+- `detrend_dff` (CaImAn's ``detrend_df_f`` idea): dF/F = (F - baseline(F)) / F0 with
+  F0 = baseline(F + background), baselines being running percentiles. F0 is the percentile of
+  the whole light under the component, not the sum of the two percentiles: percentiles do not
+  add, and where F and the background move against each other (another tool's modelled calcium
+  against the movie under its footprint) the sum understates F0, down to zero or below.
+- `project_on_footprints` and `movie_under_footprints`: the light under each footprint in the
+  units of the component's trace (``a . y / (a . a)``: a frame equal to the footprint times c
+  gives c), the background a tool's results leave out when their traces have no baseline.
 - `standardized_noise` (Rupprecht et al. 2021, CalSciPy): nu = 100 median|diff dF/F| / sqrt(fps),
   in % per sqrt(Hz), comparable across frame rates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from numbers import Integral, Real
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy import sparse
 
-__all__ = ["detrend_dff", "running_percentile", "standardized_noise"]
+__all__ = ["detrend_dff", "movie_under_footprints", "project_on_footprints", "running_percentile", "standardized_noise"]
 
 _GRID_DIVISIONS = 8  # grid positions per window in `running_percentile`
 _CHUNK_ELEMENTS = 1 << 22  # window samples copied and partitioned at once (16 MB of float32)
 _MAD_TO_SIGMA = 1.0 / (0.6745 * np.sqrt(2.0))  # median |diff| of white noise = 0.6745 sqrt(2) sigma
 _FLOOR_FRACTION = 1e-6  # smallest F0 as a fraction of max |F| when F has no noise
+_CHUNK_PIXELS = 1 << 24  # movie pixels projected at once in `movie_under_footprints` (64 MB of float32)
 
 
 def _traces(traces, name: str, min_frames: int, ndims: tuple[int, ...] = (1, 2)) -> np.ndarray:
@@ -113,14 +121,14 @@ def running_percentile(traces, *, window: int, percentile: float) -> np.ndarray:
 def detrend_dff(fluorescence, *, fps: float, window_s: float = 30.0, percentile: float = 8.0, background=None):
     """dF/F of each component against a running-percentile baseline.
 
-    F0 = baseline(F) + baseline(background), baselines being running percentiles over
-    ``window_s``; dF/F = (F - baseline(F)) / F0. Where F0 falls below the noise of F (robust
+    F0 = baseline(F + background), dF/F = (F - baseline(F)) / F0, baselines being running
+    percentiles over ``window_s``. Where F0 falls below the noise of F + background (robust
     standard deviation of its frame-to-frame changes), F0 is clipped at that noise (at
     1e-6 max|F| for a noise-free trace): a baseline-subtracted trace given without its background
     then yields (F - baseline) in units of its noise, finite, instead of dividing by ~0.
 
     Args:
-        fluorescence: (N, T) raw trace F of each component (e.g. CNMF's C + YrA, or suite2p's
+        fluorescence: (N, T) trace F of each component (e.g. CNMF's C + YrA, or suite2p's
             F - 0.7 Fneu), T >= 3, in grey levels.
         fps: frames per second, > 0.
         window_s: (seconds) baseline window, > 0; round(window_s * fps) frames, at least 3, made
@@ -140,18 +148,80 @@ def detrend_dff(fluorescence, *, fps: float, window_s: float = 30.0, percentile:
     window = max(3, int(round(window_s * fps)))
     window = min(window + 1 - window % 2, n_frames - 1 + n_frames % 2)
     baseline = running_percentile(trace, window=window, percentile=percentile).astype(np.float64)
-    f0 = baseline
+    total = trace
     if background is not None:
         background = _traces(background, "background", 3, (2,))
         if background.shape != trace.shape:
             raise ValueError(
                 f"background must have the shape of fluorescence {trace.shape}, got {background.shape}"
             )
-        f0 = baseline + running_percentile(background, window=window, percentile=percentile)
-    noise = np.median(np.abs(np.diff(trace, axis=1)), axis=1) * _MAD_TO_SIGMA
+        total = trace + background
+    f0 = running_percentile(total, window=window, percentile=percentile).astype(np.float64)
+    noise = np.median(np.abs(np.diff(total, axis=1)), axis=1) * _MAD_TO_SIGMA
     floor = np.maximum(noise, _FLOOR_FRACTION * np.abs(trace).max(axis=1))
     floor = np.maximum(floor, np.finfo(np.float64).tiny)
     return ((trace - baseline) / np.maximum(f0, floor[:, None])).astype(np.float32)
+
+
+def project_on_footprints(footprints, pixels) -> np.ndarray:
+    """Each footprint's share of each pixel vector, in the units of the footprint's trace.
+
+    Row i is ``a_i . p_k / (a_i . a_i)``: a vector equal to ``c a_i`` projects to c on row i.
+    A footprint with no weight projects to 0.
+
+    Args:
+        footprints: (P, N) footprints a_i (sparse or dense), P pixels.
+        pixels: (P, K) pixel vectors p_k (frames, background components), dense.
+
+    Returns:
+        (N, K) float32.
+    """
+    footprints = sparse.csc_array(footprints, dtype=np.float32)
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if pixels.ndim != 2 or pixels.shape[0] != footprints.shape[0]:
+        raise ValueError(f"pixels must be ({footprints.shape[0]}, K) like the footprints' rows, got {pixels.shape}")
+    norms = np.asarray(footprints.multiply(footprints).sum(axis=0)).ravel()
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return (np.asarray(footprints.T @ pixels) * scale[:, None]).astype(np.float32)
+
+
+def movie_under_footprints(
+    read: Callable[[int, int], np.ndarray], n_frames: int, *, footprints, chunk_frames: int | None = None
+) -> np.ndarray:
+    """The light of a movie under each footprint, frame by frame, in the units of the footprints' traces.
+
+    Frame t gives ``a_i . y_t / (a_i . a_i)`` (`project_on_footprints`), so a component's own
+    signal ``a_i c_i(t)`` contributes c_i(t): what is left besides it is the background, the
+    neighbours' light and the noise under the footprint. Memory is bounded by the chunk.
+
+    Args:
+        read: ``read(start, stop)`` -> (stop - start, H, W) frames, in the footprints' coordinates
+            (motion-corrected).
+        n_frames: T, the frames to read.
+        footprints: (H * W, N) footprints, pixel row ``y * W + x``.
+        chunk_frames: frames read at once; None reads about 16 million pixels at a time.
+
+    Returns:
+        (N, T) float32.
+    """
+    footprints = sparse.csc_array(footprints, dtype=np.float32)
+    if isinstance(n_frames, bool) or not isinstance(n_frames, Integral) or n_frames < 0:
+        raise ValueError(f"n_frames must be an integer >= 0, got {n_frames!r}")
+    n_pixels = footprints.shape[0]
+    step = max(1, _CHUNK_PIXELS // max(n_pixels, 1)) if chunk_frames is None else chunk_frames
+    if isinstance(step, bool) or not isinstance(step, Integral) or step < 1:
+        raise ValueError(f"chunk_frames must be an integer >= 1 or None, got {chunk_frames!r}")
+    out = np.empty((footprints.shape[1], n_frames), dtype=np.float32)
+    for start in range(0, n_frames, step):
+        stop = min(start + step, n_frames)
+        frames = np.asarray(read(start, stop))
+        if frames.ndim != 3 or frames.shape[0] != stop - start or frames.shape[1] * frames.shape[2] != n_pixels:
+            raise ValueError(
+                f"read({start}, {stop}) returned shape {frames.shape}; expected ({stop - start}, H, W) "
+                f"with H * W = {n_pixels} pixels"
+            )
+        out[:, start:stop] = project_on_footprints(footprints, frames.reshape(stop - start, n_pixels).T)
+    return out
 
 
 def standardized_noise(dff, *, fps: float) -> np.ndarray | float:

@@ -83,33 +83,52 @@ def footprint_geometry(footprints: sparse.sparray, *, height: int, width: int) -
     return FootprintGeometry(center_y, center_x, npix, area, compactness)
 
 
-def trace_snr(fluorescence: np.ndarray, *, denoised: np.ndarray | None = None) -> np.ndarray:
+def trace_snr(
+    fluorescence: np.ndarray, *, denoised: np.ndarray | None = None, noise: np.ndarray | None = None
+) -> np.ndarray:
     """(N,) float32 peak signal over noise of each trace.
 
     Args:
         fluorescence: (N, T) background-removed fluorescence.
         denoised: (N, T) denoised calcium, or None. The signal is the denoised trace's peak above
-            its median when given, else the fluorescence's; the noise is the standard deviation
-            of fluorescence minus denoised when given, else a robust estimate from successive
-            differences of the fluorescence (median absolute difference / (0.6745 sqrt 2)).
+            its median when given, else the fluorescence's.
+        noise: (N,) noise standard deviation of each trace in its units when measured elsewhere
+            (e.g. from the movie under each footprint), or None. Without it the noise is the
+            standard deviation of fluorescence minus denoised when denoised is given, else a
+            robust estimate from successive differences of the fluorescence (median absolute
+            difference / (0.6745 sqrt 2)).
     """
     fluorescence = np.asarray(fluorescence, dtype=np.float64)
     if fluorescence.ndim != 2:
         raise ValueError(f"fluorescence must be (N, T), got shape {fluorescence.shape}")
     if denoised is not None and np.shape(denoised) != fluorescence.shape:
         raise ValueError(f"denoised has shape {np.shape(denoised)}, fluorescence {fluorescence.shape}")
+    if noise is not None and np.shape(noise) != (len(fluorescence),):
+        raise ValueError(f"noise must be ({len(fluorescence)},), one value per trace, got shape {np.shape(noise)}")
     if fluorescence.shape[1] < 2:
         return np.zeros(len(fluorescence), dtype=np.float32)
-    if denoised is not None:
-        denoised = np.asarray(denoised, dtype=np.float64)
-        signal = denoised.max(axis=1) - np.median(denoised, axis=1)
-        noise = np.std(fluorescence - denoised, axis=1)
+    signal_trace = fluorescence if denoised is None else np.asarray(denoised, dtype=np.float64)
+    signal = signal_trace.max(axis=1) - np.median(signal_trace, axis=1)
+    if noise is not None:
+        noise = np.asarray(noise, dtype=np.float64)
+    elif denoised is not None:
+        noise = np.std(fluorescence - signal_trace, axis=1)
     else:
-        signal = fluorescence.max(axis=1) - np.median(fluorescence, axis=1)
         noise = np.median(np.abs(np.diff(fluorescence, axis=1)), axis=1) / (0.6745 * np.sqrt(2))
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.where(noise > 0, signal / noise, 0.0)
     return snr.astype(np.float32)
+
+
+def median_diameter(area: np.ndarray) -> float | None:
+    """(pixels) diameter of the disc whose area is the median of ``area``, or None without a positive area.
+
+    Args:
+        area: (N,) binary-mask areas (pixels), e.g. `FootprintGeometry.area`.
+    """
+    area = np.asarray(area, dtype=np.float64)
+    area = area[area > 0]
+    return float(2.0 * np.sqrt(np.median(area) / np.pi)) if area.size else None
 
 
 def classify_components(

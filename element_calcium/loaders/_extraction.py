@@ -2,7 +2,9 @@
 
 Footprints are the columns of a sparse (height * width, N) matrix whose row index is the pixel
 ``y * width + x`` (C order: y the first image axis, rows; x the second, columns). Traces are
-(N, T) float32 with one row per footprint column, in the same order.
+(N, T) float32 with one row per footprint column, in the same order. A tool's background model,
+when it saved one, is K spatial components (height * width, K) with pixel rows in the same order
+and K temporal components (K, T): the background movie is their product.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ class LoadedExtraction:
     accepted: (N,) bool, True for components the tool kept, or None when it did not classify.
     confidence: (N,) float32 classifier probability that a component is a cell, or None.
     fps: frame rate in Hz when the files hold it, else None.
+    background_footprints: (height * width, K) float32 dense spatial background components
+        (CNMF's ``b``), row ``y * width + x``, or None when the tool saved no background model.
+    background_traces: (K, T) float32 temporal background components (CNMF's ``f``), or None
+        (given with ``background_footprints``).
     Instances compare by identity (they hold arrays).
     """
 
@@ -45,6 +51,8 @@ class LoadedExtraction:
     accepted: np.ndarray | None
     confidence: np.ndarray | None
     fps: float | None
+    background_footprints: np.ndarray | None = None
+    background_traces: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name in ("height", "width"):
@@ -81,6 +89,25 @@ class LoadedExtraction:
             raise ValueError(f"confidence must be ({nmasks},) float32, got {confidence.shape} {confidence.dtype}")
         if self.fps is not None and not (isinstance(self.fps, float) and np.isfinite(self.fps) and self.fps > 0):
             raise ValueError(f"fps must be a positive float or None, got {self.fps!r}")
+        self._check_background(nframes)
+
+    def _check_background(self, nframes: int) -> None:
+        spatial, temporal = self.background_footprints, self.background_traces
+        if (spatial is None) != (temporal is None):
+            raise ValueError("background_footprints and background_traces must both be given or both be None")
+        if spatial is None:
+            return
+        npixels = self.height * self.width
+        if spatial.dtype != np.float32 or spatial.ndim != 2 or spatial.shape[0] != npixels:
+            raise ValueError(
+                f"background_footprints must be (height * width, K) = ({npixels}, K) float32, "
+                f"got {spatial.shape} {spatial.dtype}"
+            )
+        if temporal.dtype != np.float32 or temporal.shape != (spatial.shape[1], nframes):
+            raise ValueError(
+                f"background_traces must be (K, T) = ({spatial.shape[1]}, {nframes}) float32, "
+                f"got {temporal.shape} {temporal.dtype}"
+            )
 
     @property
     def nmasks(self) -> int:

@@ -134,12 +134,16 @@ def load_caiman_extraction(path: str | os.PathLike) -> LoadedExtraction:
     Footprints come from ``A`` with the pixels reordered from CaImAn's Fortran order to
     ``y * width + x``; a dense ``A`` dataset (pixels x components) is read too. ``mask_ids``
     are the column indices of ``A``. Traces: ``fluorescence`` = ``C + YrA`` (the denoised trace
-    plus its residual, CaImAn's raw trace), ``denoised`` = ``C``, ``spikes`` = ``S``, ``dff`` =
-    ``F_dff``; ``neuropil`` and ``confidence`` are None. ``accepted`` marks the components of
-    ``idx_components`` (else those not in ``idx_components_bad``; None when neither was
-    saved). ``fps`` is ``/params/data/fr``. ``S``, ``F_dff`` and the rest may be missing or
-    None; ``A``, ``C``, ``YrA`` and the field of view may not. Volumetric (3-D) runs are not
-    supported.
+    plus its residual, CaImAn's raw trace; ``C`` alone when the residual was not kept),
+    ``denoised`` = ``C``, ``spikes`` = ``S``, ``dff`` = ``F_dff``; ``neuropil`` and
+    ``confidence`` are None. ``accepted`` marks the components of ``idx_components`` (else
+    those not in ``idx_components_bad``; None when neither was saved). ``fps`` is
+    ``/params/data/fr``. ``background_footprints`` / ``background_traces`` are the low-rank
+    background ``b`` (pixels x nb, Fortran pixel order like ``A``, dense or sparse) and ``f``
+    (nb x frames) when both hold components (the ring model of CNMF-E keeps none). ``YrA``,
+    ``S``, ``F_dff`` and the rest may be missing, None or empty (``YrA`` of shape (0,) or
+    (N, 0), as CaImAn leaves it when the residual was not computed); ``A``, ``C`` and the
+    field of view may not. Volumetric (3-D) runs are not supported.
 
     Raises FileNotFoundError if nothing is found, ValueError naming the file and dataset when
     a dataset is missing or malformed or the shapes disagree.
@@ -154,17 +158,21 @@ def load_caiman_extraction(path: str | os.PathLike) -> LoadedExtraction:
         traces = {}
         for name in ("C", "YrA", "S", "F_dff"):
             value = _stored(estimates, name)
-            if value is None and name in ("C", "YrA"):
+            if value is None and name == "C":
                 raise ValueError(f"{file}: dataset '/{ESTIMATES_GROUP}/{name}' is missing")
+            if name == "YrA" and value is not None and value.size == 0:
+                value = None
             traces[name] = None if value is None else as_traces(value, f"/{ESTIMATES_GROUP}/{name}", file)
         accepted = _accepted(estimates, footprints.shape[1], file)
         fps = _frame_rate(h5, file)
+        background = _background(estimates, height, width, traces["C"].shape[1], file)
     check_same_shape({f"/{ESTIMATES_GROUP}/{name}": trace for name, trace in traces.items()}, file)
     if traces["C"].shape[0] != footprints.shape[1]:
         raise ValueError(
             f"{file}: '/{ESTIMATES_GROUP}/A' has {footprints.shape[1]} components "
             f"but '/{ESTIMATES_GROUP}/C' has {traces['C'].shape[0]}"
         )
+    fluorescence = traces["C"] if traces["YrA"] is None else traces["C"] + traces["YrA"]
     try:
         return LoadedExtraction(
             source=file,
@@ -172,7 +180,7 @@ def load_caiman_extraction(path: str | os.PathLike) -> LoadedExtraction:
             width=width,
             footprints=footprints,
             mask_ids=np.arange(footprints.shape[1], dtype=np.int64),
-            fluorescence=traces["C"] + traces["YrA"],
+            fluorescence=fluorescence,
             neuropil=None,
             denoised=traces["C"],
             spikes=traces["S"],
@@ -180,6 +188,8 @@ def load_caiman_extraction(path: str | os.PathLike) -> LoadedExtraction:
             accepted=accepted,
             confidence=None,
             fps=fps,
+            background_footprints=background[0],
+            background_traces=background[1],
         )
     except ValueError as error:
         raise ValueError(f"{file}: {error}") from error
@@ -205,20 +215,56 @@ def _field_of_view(h5: h5py.File, file: pathlib.Path) -> tuple[int, int]:
 
 def _footprints(estimates: h5py.Group, height: int, width: int, file: pathlib.Path) -> scipy.sparse.csc_array:
     """``A`` as (height * width, N) footprints with rows ``y * width + x``."""
-    name = f"/{ESTIMATES_GROUP}/A"
-    item = estimates.get("A")
+    matrix = _pixel_matrix(estimates, "A", file)
+    if matrix is None:
+        raise ValueError(f"{file}: dataset '/{ESTIMATES_GROUP}/A' is missing")
+    return _c_order(matrix, height, width, f"/{ESTIMATES_GROUP}/A", file)
+
+
+def _background(
+    estimates: h5py.Group, height: int, width: int, nframes: int, file: pathlib.Path
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(height * width, nb) ``b`` with rows ``y * width + x`` and (nb, T) ``f``, float32; (None, None) when
+    either is missing, None or empty."""
+    spatial = _pixel_matrix(estimates, "b", file)
+    temporal = _stored(estimates, "f")
+    if spatial is None or temporal is None or spatial.shape[1] == 0 or temporal.size == 0:
+        return None, None
+    spatial = _c_order(spatial, height, width, f"/{ESTIMATES_GROUP}/b", file)
+    temporal = as_traces(np.atleast_2d(temporal), f"/{ESTIMATES_GROUP}/f", file)
+    if temporal.shape != (spatial.shape[1], nframes):
+        raise ValueError(
+            f"{file}: '/{ESTIMATES_GROUP}/f' has shape {temporal.shape}, expected ({spatial.shape[1]}, {nframes}): "
+            "one trace per column of 'b', one value per frame of 'C'"
+        )
+    if not np.isfinite(temporal).all():
+        raise ValueError(f"{file}: '/{ESTIMATES_GROUP}/f' holds NaN or infinite values")
+    return spatial.toarray(), temporal
+
+
+def _pixel_matrix(estimates: h5py.Group, name: str, file: pathlib.Path) -> scipy.sparse.csc_array | None:
+    """The (pixels, components) matrix ``name``, saved as CSC parts or dense (a 1-D dense array is one
+    component); None when it is missing or was saved as None."""
+    where = f"/{ESTIMATES_GROUP}/{name}"
+    item = estimates.get(name)
     if isinstance(item, h5py.Group):
         parts = {part: _array(item, part, file) for part in ("data", "indices", "indptr", "shape")}
-        matrix = _csc_parts(parts, name, file)
-    else:
-        dense = _stored(estimates, "A")
-        if dense is None:
-            raise ValueError(f"{file}: dataset '{name}' is missing")
-        if dense.ndim != 2 or dense.dtype.kind not in "iuf":
-            raise ValueError(
-                f"{file}: '{name}' must be a numeric (pixels, components) matrix, got {dense.shape} {dense.dtype}"
-            )
-        matrix = scipy.sparse.csc_array(dense)
+        return _csc_parts(parts, where, file)
+    dense = _stored(estimates, name)
+    if dense is None:
+        return None
+    dense = dense[:, None] if dense.ndim == 1 else dense
+    if dense.ndim != 2 or dense.dtype.kind not in "iuf":
+        raise ValueError(
+            f"{file}: '{where}' must be a numeric (pixels, components) matrix, got {dense.shape} {dense.dtype}"
+        )
+    return scipy.sparse.csc_array(dense)
+
+
+def _c_order(
+    matrix: scipy.sparse.csc_array, height: int, width: int, name: str, file: pathlib.Path
+) -> scipy.sparse.csc_array:
+    """A (pixels, components) matrix with pixel rows in CaImAn's Fortran order, rows moved to ``y * width + x``."""
     if matrix.shape[0] != height * width:
         raise ValueError(
             f"{file}: '{name}' has {matrix.shape[0]} pixel rows but the field of view is {height} x {width} "

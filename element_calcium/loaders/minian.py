@@ -12,17 +12,21 @@ with h5py. Dimensions are found by name, never by position.
 
 Variables read: ``A`` (unit_id, height, width) footprints; ``C`` (denoised calcium), ``S``
 (deconvolved spikes) and ``YrA`` (residual; minian's pipeline keeps it with its intermediate
-results, so an output folder often lacks it), each (unit_id, frame); ``motion`` (frame,
-shift_dim) with ``shift_dim`` coordinates ``["height", "width"]``; ``max_proj`` (height,
-width), the maximum projection of the motion-corrected movie. A missing zarr chunk reads as
-the array's fill value, NaN for minian's floats, so NaN in any of them is refused.
+results, so an output folder often lacks it), each (unit_id, frame); ``b`` (height, width) and
+``f`` (frame), the background of the CNMF model (small: minian removes the background before
+CNMF); ``motion`` (frame, shift_dim) with ``shift_dim`` coordinates ``["height", "width"]``, or
+before minian 1.0 ``shifts`` (frame, variable) with ``variable`` coordinates ``["height",
+"width"]``, same meaning; ``max_proj`` (height, width), the maximum projection of the
+motion-corrected movie. Other coordinates (``unit_labels``, ``session``, ``animal``, ...) are
+ignored. A missing zarr chunk reads as the array's fill value, NaN for minian's floats, so NaN
+in any of them is refused.
 
 Motion convention, checked against minian's ``motion_correction.py``:
 ``est_motion_perframe(frame, template)`` returns ``-phase_cross_correlation(frame, template)``
 and ``transform_perframe`` resamples a frame at ``p - motion``, moving its content by
-``motion`` to correct it. A tissue motion d (a template feature at p appears at p + d in the
-frame) therefore gives ``motion = -d``: this package's (dy, dx) is ``-motion`` at
-``shift_dim`` "height" and "width".
+``motion`` to correct it (pre-1.0 ``shifts`` have the same meaning and sign). A tissue motion
+d (a template feature at p appears at p + d in the frame) therefore gives ``motion = -d``: this
+package's (dy, dx) is ``-motion`` at ``shift_dim`` "height" and "width".
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from element_calcium.loaders._motion import LoadedMotion, as_image
 ZARR_HELP = "reading minian's zarr output needs the zarr package: pip install element-calcium[minian]"
 NETCDF_SUFFIXES = (".nc", ".nc4")
 _NOT_A_VARIABLE = b"This is a netCDF dimension but not a netCDF variable"
+_MOTION = (("motion", "shift_dim"), ("shifts", "variable"))  # (variable, dimension of its two axes), newest first
 _BLOCK_VALUES = 1 << 22
 _READ_ERRORS = (OSError, ValueError, KeyError, RuntimeError)
 
@@ -59,12 +64,13 @@ def load_minian_extraction(path: str | os.PathLike) -> LoadedExtraction:
     """Footprints and traces of a minian run.
 
     path: the minian output folder (holding ``A.zarr``, ``C.zarr``, ...), one store in it, or
-    a minian netCDF file (or a folder holding one). ``A`` and ``C`` are required, ``S`` and
-    ``YrA`` optional. ``mask_ids`` are the ``unit_id`` coordinates of ``A`` (0..N-1 when it
-    has none); the traces are matched to them by ``unit_id``. Traces: ``fluorescence`` =
-    ``C + YrA`` with YrA, else ``C``; ``denoised`` = ``C``; ``spikes`` = ``S``. ``neuropil``,
-    ``dff``, ``accepted``, ``confidence`` and ``fps`` are None (minian stores none of them).
-    ``A`` is read a block of units at a time.
+    a minian netCDF file (or a folder holding one). ``A`` and ``C`` are required, ``S``,
+    ``YrA``, ``b`` and ``f`` optional. ``mask_ids`` are the ``unit_id`` coordinates of ``A``
+    (0..N-1 when it has none); the traces are matched to them by ``unit_id``. Traces:
+    ``fluorescence`` = ``C + YrA`` with YrA, else ``C``; ``denoised`` = ``C``; ``spikes`` =
+    ``S``. ``background_footprints`` / ``background_traces`` are ``b`` (one component) and
+    ``f`` when both were saved. ``neuropil``, ``dff``, ``accepted``, ``confidence`` and ``fps``
+    are None (minian stores none of them). ``A`` is read a block of units at a time.
 
     Raises FileNotFoundError if nothing is found, ImportError without the zarr package for
     zarr stores, ValueError naming the store or file when a variable is missing or malformed
@@ -76,6 +82,7 @@ def load_minian_extraction(path: str | os.PathLike) -> LoadedExtraction:
         for name in ("S", "YrA"):
             variable = output.variable(name)
             traces[name] = None if variable is None else _traces(variable, ids, output.where)
+        background = _background(output, height, width, traces["C"].shape[1])
     check_same_shape(traces, output.where)
     fluorescence = traces["C"] if traces["YrA"] is None else traces["C"] + traces["YrA"]
     try:
@@ -93,6 +100,8 @@ def load_minian_extraction(path: str | os.PathLike) -> LoadedExtraction:
             accepted=None,
             confidence=None,
             fps=None,
+            background_footprints=background[0],
+            background_traces=background[1],
         )
     except ValueError as error:
         raise ValueError(f"{output.where}: {error}") from error
@@ -101,22 +110,24 @@ def load_minian_extraction(path: str | os.PathLike) -> LoadedExtraction:
 def load_minian_motion(path: str | os.PathLike) -> LoadedMotion:
     """Rigid shifts of a minian run as tissue motion (dy, dx) in pixels, and its max projection.
 
-    path: as for :func:`load_minian_extraction`; ``motion`` is required, ``max_proj`` becomes
-    ``max_image`` when present. minian saves no template, mean or correlation image and flags
-    no outlier frames (all None). Non-rigid (BSpline mesh) motion is not supported.
+    path: as for :func:`load_minian_extraction`; ``motion`` (minian >= 1.0) or ``shifts``
+    (before 1.0) is required, ``max_proj`` becomes ``max_image`` when present. minian saves no
+    template, mean or correlation image and flags no outlier frames (all None). Non-rigid
+    (BSpline mesh) motion is not supported.
 
     Raises FileNotFoundError if nothing is found, ValueError naming the store or file when
-    ``motion`` is missing or malformed.
+    both ``motion`` and ``shifts`` are missing or the one found is malformed.
     """
     with _open_output(path) as output:
-        motion = output.require("motion")
+        motion, axis_dim = _motion_variable(output)
         if {"grid0", "grid1"} & set(motion.dims):
             raise ValueError(f"{motion.where}: non-rigid (BSpline mesh) minian motion is not supported")
-        shifts = motion.read_as(("frame", "shift_dim"))
-        labels = motion.coords.get("shift_dim")
+        shifts = motion.read_as(("frame", axis_dim))
+        labels = motion.coords.get(axis_dim)
         if labels is None or not {"height", "width"} <= set(labels.tolist()):
             raise ValueError(
-                f"{motion.where}: 'motion' needs 'shift_dim' coordinates naming 'height' and 'width', found {labels!r}"
+                f"{motion.where}: '{motion.name}' needs '{axis_dim}' coordinates naming 'height' and 'width', "
+                f"found {labels!r}"
             )
         columns = [labels.tolist().index(axis) for axis in ("height", "width")]
         shifts = _finite(shifts[:, columns].astype(np.float32), motion)
@@ -281,6 +292,30 @@ def _open_output(path: str | os.PathLike) -> Iterator[_Reader]:
         yield reader
     finally:
         reader.close()
+
+
+def _motion_variable(output: _Reader) -> tuple[_Variable, str]:
+    """The rigid motion of the output and the name of its (height, width) dimension."""
+    for name, axis_dim in _MOTION:
+        variable = output.variable(name)
+        if variable is not None:
+            return variable, axis_dim
+    newest, older = (output.layout.format(name) for name, _ in _MOTION)
+    raise ValueError(f"{output.where}: the minian {newest} is missing (and so is the pre-1.0 {older})")
+
+
+def _background(output: _Reader, height: int, width: int, nframes: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(height * width, 1) ``b`` and (1, T) ``f`` as float32, or (None, None) unless both were saved."""
+    b, f = output.variable("b"), output.variable("f")
+    if b is None or f is None:
+        return None, None
+    image = _finite(b.read_as(("height", "width")), b)
+    trace = _finite(f.read_as(("frame",)), f)
+    if image.shape != (height, width):
+        raise ValueError(f"{b.where}: 'b' is {image.shape[0]}x{image.shape[1]} pixels but 'A' is {height}x{width}")
+    if trace.shape != (nframes,):
+        raise ValueError(f"{f.where}: 'f' has {trace.shape[0]} frames but 'C' has {nframes}")
+    return image.reshape(-1, 1).astype(np.float32), trace.reshape(1, -1).astype(np.float32)
 
 
 def _footprints(a: _Variable) -> tuple[scipy.sparse.csc_array, int, int, np.ndarray]:

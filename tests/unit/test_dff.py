@@ -5,7 +5,15 @@ import warnings
 import numpy as np
 import pytest
 
-from element_calcium.compute.dff import detrend_dff, running_percentile, standardized_noise
+from scipy import sparse
+
+from element_calcium.compute.dff import (
+    detrend_dff,
+    movie_under_footprints,
+    project_on_footprints,
+    running_percentile,
+    standardized_noise,
+)
 
 FPS = 30.0
 
@@ -76,6 +84,21 @@ def test_background_enters_the_denominator():
     assert without.max() > 4 * x.max()
 
 
+def test_baseline_is_that_of_the_whole_light_when_the_trace_and_background_move_apart():
+    # Another tool's modelled calcium C against the movie under its footprint: the movie shows the cell at half
+    # the model's amplitude, so movie - C (the background) dips while the cell is active. The cell is active
+    # half of the time: the 8th percentiles of C and of movie - C are both ~0 and do not add up to the light
+    # under the footprint at rest, 5 (the old F0, clipped at the noise, gave dF/F ~ 10 / noise).
+    rng = np.random.default_rng(11)
+    n_frames = 3000
+    active = (np.arange(n_frames) // 150) % 2 == 1
+    calcium = 10.0 * active
+    movie = 5.0 + 0.5 * calcium + 0.05 * rng.normal(size=n_frames)
+    dff = detrend_dff(calcium[None], fps=FPS, background=(movie - calcium)[None])[0]
+    assert np.percentile(dff[active], 50) == pytest.approx(10.0 / 5.0, rel=0.05)
+    assert np.abs(dff[~active]).max() < 0.05
+
+
 def test_baseline_at_zero_is_clipped_at_the_noise():
     rng = np.random.default_rng(5)
     x = transients(6000, rng)
@@ -118,6 +141,44 @@ def test_standardized_noise_ignores_slow_signal_and_sparse_events():
     signal = 0.5 * np.sin(2 * np.pi * np.arange(n_frames) / 3000) + transients(n_frames, rng)
     nu_noise = standardized_noise(noise, fps=FPS)
     assert standardized_noise(noise + signal, fps=FPS) == pytest.approx(nu_noise, rel=0.05)
+
+
+def footprint_movie(rng, n_frames=23, height=12, width=15):
+    """Two overlapping footprints with known traces on a uniform background: (footprints, traces, frames)."""
+    yy, xx = np.mgrid[:height, :width]
+    images = np.stack([np.exp(-((yy - 4) ** 2 + (xx - 5) ** 2) / 6.0), np.exp(-((yy - 7) ** 2 + (xx - 9) ** 2) / 4.0)])
+    images[images < 0.05] = 0
+    traces = rng.random((2, n_frames))
+    frames = np.einsum("nyx,nt->tyx", images, traces) + 3.0
+    return sparse.csc_array(images.reshape(2, -1).T), traces, frames
+
+
+def test_movie_under_footprints_in_the_units_of_the_traces():
+    footprints, traces, frames = footprint_movie(np.random.default_rng(12))
+    dense = footprints.toarray()
+    norms = (dense**2).sum(axis=0)
+    overlap = (dense.T @ dense) / norms[:, None]  # share of each footprint's light under the other
+    background = 3.0 * dense.sum(axis=0) / norms
+    expected = overlap @ traces + background[:, None]
+    for chunk in (None, 1, 7):
+        under = movie_under_footprints(lambda a, b: frames[a:b], len(frames), footprints=footprints,
+                                       chunk_frames=chunk)
+        assert under.dtype == np.float32 and under.shape == traces.shape
+        np.testing.assert_allclose(under, expected, rtol=1e-5)
+    np.testing.assert_allclose(project_on_footprints(footprints, dense[:, :1] * 2.5)[:, 0], [2.5, overlap[1, 0] * 2.5],
+                               rtol=1e-6)
+    empty = sparse.csc_array((footprints.shape[0], 1), dtype=np.float32)
+    assert not project_on_footprints(empty, frames.reshape(len(frames), -1).T).any()  # no weight, no light
+
+
+def test_movie_under_footprints_checks_what_it_reads():
+    footprints, _, frames = footprint_movie(np.random.default_rng(13))
+    with pytest.raises(ValueError, match="read\\(0, 5\\) returned shape \\(5, 12, 14\\); expected \\(5, H, W\\)"):
+        movie_under_footprints(lambda a, b: frames[a:b, :, :-1], len(frames), footprints=footprints, chunk_frames=5)
+    with pytest.raises(ValueError, match="chunk_frames must be an integer >= 1"):
+        movie_under_footprints(lambda a, b: frames[a:b], len(frames), footprints=footprints, chunk_frames=0)
+    with pytest.raises(ValueError, match="pixels must be \\(180, K\\)"):
+        project_on_footprints(footprints, np.ones((10, 2)))
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,8 @@ def caiman_data(images):
         "idx_components": np.array([0, 2]),
         "idx_components_bad": np.array([1, 3]),
         "dims": np.array([H, W]),
+        "b": np.ones((H * W, 1)),
+        "f": np.ones((1, T)),
     }
 
 
@@ -85,8 +87,6 @@ def write_caiman(path, images=None, *, fr=30.0, top_dims=True, **changes):
         if top_dims:
             h5["dims"] = np.array([H, W])
         h5["params/data/fr"] = "NoneType" if fr is None else fr
-        h5["estimates/b"] = np.ones((H * W, 1))
-        h5["estimates/f"] = np.ones((1, T))
     return data
 
 
@@ -146,10 +146,37 @@ def test_caiman_missing_or_unreadable_file(tmp_path):
         load_caiman_extraction(tmp_path / "other.hdf5")
 
 
-@pytest.mark.parametrize("name", ["A", "C", "YrA"])
+@pytest.mark.parametrize("name", ["A", "C"])
 def test_caiman_missing_dataset(tmp_path, name):
     write_caiman(tmp_path / "cnmf.hdf5", **{name: "absent"})
     with pytest.raises(ValueError, match=f"cnmf.hdf5: dataset '/estimates/{name}' is missing"):
+        load_caiman_extraction(tmp_path / "cnmf.hdf5")
+
+
+@pytest.mark.parametrize("residual", ["absent", None, np.zeros(0), np.zeros((4, 0))])
+def test_caiman_without_residual_gives_the_denoised_trace(tmp_path, residual):
+    # CaImAn leaves YrA empty ((0,) or (N, 0)) or None when the residual was not computed.
+    data = write_caiman(tmp_path / "cnmf.hdf5", YrA=residual)
+    loaded = load_caiman_extraction(tmp_path / "cnmf.hdf5")
+    np.testing.assert_array_equal(loaded.fluorescence, data["C"])
+    np.testing.assert_array_equal(loaded.denoised, data["C"])
+
+
+def test_caiman_background_model_in_pixel_order(tmp_path):
+    # b is (pixels, nb) in Fortran order like A; f is (nb, T).
+    images = np.stack([np.arange(H * W, dtype=float).reshape(H, W), np.ones((H, W))])
+    b = images.reshape(2, -1, order="F").T
+    f = traces(2)
+    write_caiman(tmp_path / "cnmf.hdf5", b=b, f=f)
+    loaded = load_caiman_extraction(tmp_path / "cnmf.hdf5")
+    np.testing.assert_array_equal(loaded.background_footprints, images.reshape(2, -1).T.astype(np.float32))
+    np.testing.assert_array_equal(loaded.background_traces, f)
+    for change in ({"b": np.zeros((H * W, 0))}, {"f": None}, {"b": "absent"}):
+        write_caiman(tmp_path / "cnmf.hdf5", **change)
+        loaded = load_caiman_extraction(tmp_path / "cnmf.hdf5")
+        assert loaded.background_footprints is None and loaded.background_traces is None
+    write_caiman(tmp_path / "cnmf.hdf5", b=b, f=traces(3))
+    with pytest.raises(ValueError, match="cnmf.hdf5: '/estimates/f' has shape \\(3, 15\\), expected \\(2, 15\\)"):
         load_caiman_extraction(tmp_path / "cnmf.hdf5")
 
 
@@ -479,6 +506,32 @@ def test_minian_motion_is_negated_and_found_by_name(tmp_path, form):
     assert motion.block_shifts is None and motion.ref_image is None and motion.outlier_frames is None
 
 
+def test_minian_before_1_0_motion_layout(tmp_path):
+    # minian < 1.0 saves the motion as 'shifts' (frame, variable = height, width), same sign as 'motion'.
+    variables = minian_variables()
+    shifts = variables.pop("motion")[1]
+    variables["shifts"] = (("variable", "frame"), shifts.T.copy())
+    coords = {**coordinates(4), "variable": np.array(["width", "height"])}
+    folder = write_minian_zarr(tmp_path / "minian", variables, coords=coords)
+    motion = load_minian_motion(folder)
+    np.testing.assert_allclose(motion.rigid_shifts, -shifts[:, ::-1], rtol=1e-6)
+    write_minian_zarr(folder, {"motion": (("frame", "shift_dim"), shifts)}, coords=coordinates(4))
+    np.testing.assert_allclose(load_minian_motion(folder).rigid_shifts, -shifts, rtol=1e-6)  # the newer layout first
+
+
+def test_minian_background_model(tmp_path):
+    variables = minian_variables()
+    variables["b"] = (("width", "height"), RNG.random((W, H)))
+    variables["f"] = (("frame",), RNG.random(T))
+    loaded = load_minian_extraction(write_minian_zarr(tmp_path / "minian", variables))
+    np.testing.assert_allclose(loaded.background_footprints[:, 0], variables["b"][1].T.ravel(), rtol=1e-6)
+    np.testing.assert_allclose(loaded.background_traces[0], variables["f"][1], rtol=1e-6)
+    variables["f"] = (("frame",), RNG.random(T - 1))
+    write_minian_zarr(tmp_path / "minian", variables)
+    with pytest.raises(ValueError, match="f.zarr: 'f' has 14 frames but 'C' has 15"):
+        load_minian_extraction(tmp_path / "minian")
+
+
 def test_minian_motion_shift_dim_in_stored_order(tmp_path):
     variables = minian_variables()
     shifts = variables["motion"][1]
@@ -515,7 +568,8 @@ def test_minian_missing_motion(tmp_path):
     variables = minian_variables()
     del variables["motion"]
     folder = write_minian_zarr(tmp_path / "minian", variables)
-    with pytest.raises(ValueError, match="minian: the minian store 'motion.zarr' is missing"):
+    message = "minian: the minian store 'motion.zarr' is missing \\(and so is the pre-1.0 store 'shifts.zarr'\\)"
+    with pytest.raises(ValueError, match=message):
         load_minian_motion(folder)
 
 

@@ -5,7 +5,7 @@ import pytest
 from scipy import sparse
 
 from element_calcium.compute.params import ClassificationParams
-from element_calcium.compute.quality import classify_components, footprint_geometry, trace_snr
+from element_calcium.compute.quality import classify_components, footprint_geometry, median_diameter, trace_snr
 
 H, W = 40, 50
 
@@ -92,6 +92,22 @@ def test_trace_snr_measures_peak_over_noise():
     assert with_denoised == pytest.approx([20.0, 5.0], rel=0.05)
     robust = trace_snr(noisy)
     assert robust[0] > robust[1] > 3
+
+
+def test_trace_snr_with_noise_measured_elsewhere():
+    # A denoised trace saved without its residual (minian without YrA): the noise comes from the movie.
+    clean = np.zeros((2, 500))
+    clean[:, 200:260] = [[8.0], [2.0]]
+    np.testing.assert_allclose(trace_snr(clean, denoised=clean, noise=np.array([0.5, 2.0])), [16.0, 1.0])
+    assert trace_snr(clean, denoised=clean).tolist() == [0.0, 0.0]  # nothing measures the noise
+    with pytest.raises(ValueError, match="noise must be \\(2,\\), one value per trace"):
+        trace_snr(clean, noise=np.ones(3))
+
+
+def test_median_diameter_of_discs():
+    areas = np.pi * np.array([8.0, 10.0, 10.0, 11.0, 30.0]) ** 2
+    assert median_diameter(areas) == pytest.approx(20.0)
+    assert median_diameter(np.array([0, 0])) is None
 
 
 def test_trace_snr_of_a_flat_trace_is_zero():
