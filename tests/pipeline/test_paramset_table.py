@@ -25,7 +25,7 @@ def test_insert_dedupe_and_conflicts(pipeline):
     with pytest.raises(dj.DataJointError, match="already stored as paramset_id 100"):
         table.insert_new_params("suite2p", 101, "a copy", {"modality": "2p"})
     with pytest.raises(dj.DataJointError, match="paramset_id 100 already holds different parameters"):
-        table.insert_new_params("caiman", 100, "clash", {"modality": "2p"})
+        table.insert_new_params("caiman", 100, "clash", {"modality": "2p", "dff": {"percentile": 9.5}})
     with pytest.raises(dj.DataJointError, match="already stored as paramset_id 0"):
         table.insert_new_params("element_calcium", 102, "defaults again", {"modality": "1p"})
     assert len(table()) == before
