@@ -67,7 +67,8 @@ def run_stages(args, folder: Path, output: Path) -> dict:
     motion_rows = motion_stage.compute_motion(
         motion_stage.MotionInputs(task_mode="trigger", method="element_calcium", params=params,
                                   recording_folder=folder, software=software, frame_rate=None,
-                                  output_dir=output, output_dir_relative="."),
+                                  output_dir=output, output_dir_relative=".", n_frames=n_frames,
+                                  frame_shape=(height, width)),
         device=args.device,
     )
     times["motion_s"] = time.perf_counter() - started

@@ -106,13 +106,15 @@ def from_folder(folder: Path, output: Path, device: str) -> dict:
     """End to end from files, as MotionCorrection runs it: raw recording in, corrected HDF5 out."""
     from element_calcium.compute.params import default_params
     from element_calcium.motion_stage import MotionInputs, compute_motion
-    from element_calcium.readers import detect_software
+    from element_calcium.readers import detect_software, read_recording
 
     software = detect_software(folder)
     modality = "1p" if software.startswith("Miniscope") else "2p"
+    n_frames, height, width = read_recording(folder, software=software).movie().shape
     inputs = MotionInputs(
         task_mode="trigger", method="element_calcium", params=default_params(modality), recording_folder=folder,
         software=software, frame_rate=None, output_dir=output, output_dir_relative=output.name,
+        n_frames=n_frames, frame_shape=(height, width),
     )
     start = time.perf_counter()
     rows = compute_motion(inputs, device=device)

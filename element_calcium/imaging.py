@@ -359,6 +359,12 @@ class MotionCorrection(dj.Imported):
     corrected_movie=null: varchar(255)  # HDF5 movie relative to the processed root; null when loaded
     device: varchar(8)                  # cpu | cuda | none (results loaded from another tool)
     wall_time: float32                  # (s) time spent computing or loading
+    cell_diameter_estimate=null: float32   # (pixels) cell diameter measured on the frames; null: given or not needed
+    registration_sigma=null: float32       # (pixels) inner sigma of the high-pass filter registered on (1p)
+    raw_mean_correlation=null: float32     # median correlation of the raw template frames with their mean
+    corrected_mean_correlation=null: float32  # the same after correction
+    improved_fraction=null: float32        # share of the template frames whose correlation with the mean rose
+    quality_warning=null: varchar(255)     # set when the frames moved but correction did not make them agree better
     """
 
     class RigidMotionCorrection(dj.Part):
@@ -417,6 +423,7 @@ class MotionCorrection(dj.Imported):
         software, directory, frame_rate = (Recording & key).fetch1(
             "acquisition_software", "recording_directory", "frame_rate"
         )
+        n_frames, height, width = (RecordingInfo & key).fetch1("nframes", "px_height", "px_width")
         processed_root = get_processed_root_dir()
         output_path = (
             find_full_path(processed_root, output_dir)
@@ -432,6 +439,8 @@ class MotionCorrection(dj.Imported):
             frame_rate=frame_rate,
             output_dir=output_path,
             output_dir_relative=output_dir,
+            n_frames=int(n_frames),
+            frame_shape=(int(height), int(width)),
         )
         return (inputs,)
 

@@ -13,6 +13,7 @@ moves it back.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ LOADERS: dict[str, Callable[[Path], Any]] = {
     "minian": load_minian_motion,
 }
 COMPUTED_METHOD = "element_calcium"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class MotionInputs:
         frame_rate: user frame rate for plain TIFF, else None.
         output_dir: absolute task output folder (trigger: written; load: read).
         output_dir_relative: the same, relative to the processed root.
+        n_frames: frames of the recording (RecordingInfo); loaded results must have as many.
+        frame_shape: (H, W) pixels of the recording; loaded images must have it.
     """
 
     task_mode: str
@@ -74,6 +78,8 @@ class MotionInputs:
     frame_rate: float | None
     output_dir: Path
     output_dir_relative: str
+    n_frames: int
+    frame_shape: tuple[int, int]
 
 
 def _std(values: np.ndarray) -> float:
@@ -118,6 +124,19 @@ def _nonrigid_row(block_y: np.ndarray, block_x: np.ndarray, outliers) -> dict[st
     }
 
 
+def _quality_row(quality: motion.CorrectionQuality | None) -> dict[str, Any]:
+    """The quality columns of MotionCorrection (all None without a measurement, e.g. loaded results)."""
+    if quality is None:
+        return {"raw_mean_correlation": None, "corrected_mean_correlation": None, "improved_fraction": None,
+                "quality_warning": None}
+    return {
+        "raw_mean_correlation": quality.raw_correlation,
+        "corrected_mean_correlation": quality.corrected_correlation,
+        "improved_fraction": quality.improved_fraction,
+        "quality_warning": None if quality.warning() is None else quality.warning()[:255],
+    }
+
+
 def _summary_row(ref, average, correlation, maximum, pnr) -> dict[str, Any]:
     def image(value):
         return None if value is None else np.asarray(value, dtype=np.float32)
@@ -151,20 +170,24 @@ def compute_motion(
             movie.read,
             len(movie),
             params=params.motion,
-            cell_diameter=params.cell_diameter,
             device=device,
             chunk_frames=chunk_frames,
             write_corrected=writer.write,
             progress=progress,
         )
     wall_time = time.perf_counter() - started
-
+    quality = _quality_row(result.quality)
+    if quality["quality_warning"]:
+        log.warning("%s: %s", inputs.recording_folder, quality["quality_warning"])
     rows = {
         "master": {
             "motion_correct_channel": channel,
             "corrected_movie": f"{inputs.output_dir_relative}/{path.name}",
             "device": result.device,
             "wall_time": wall_time,
+            "cell_diameter_estimate": result.cell_diameter,
+            "registration_sigma": result.highpass_sigma,
+            **quality,
         },
         "rigid": _rigid_row(result.rigid_shifts, result.outlier_frames, result.template_correlation),
         "summary": _summary_row(
@@ -182,6 +205,22 @@ def compute_motion(
     return MotionRows(**rows)
 
 
+def _check_fits(loaded, inputs: MotionInputs) -> None:
+    """Refuse loaded motion whose frame count or image size differs from the recording's."""
+    if loaded.nframes != inputs.n_frames:
+        raise ValueError(
+            f"{inputs.output_dir}: the {inputs.method} motion results have {loaded.nframes} frames, the recording "
+            f"{inputs.n_frames}; load the results of this recording"
+        )
+    for name in ("ref_image", "average_image", "correlation_image", "max_image"):
+        image = getattr(loaded, name)
+        if image is not None and tuple(image.shape) != tuple(inputs.frame_shape):
+            raise ValueError(
+                f"{inputs.output_dir}: the {inputs.method} {name} is {image.shape[0]}x{image.shape[1]} pixels, the "
+                f"recording's frames {inputs.frame_shape[0]}x{inputs.frame_shape[1]}; load the results of this recording"
+            )
+
+
 def load_motion(inputs: MotionInputs) -> MotionRows:
     """Read another tool's motion results from the task's output folder (load mode)."""
     if inputs.method not in LOADERS:
@@ -190,12 +229,16 @@ def load_motion(inputs: MotionInputs) -> MotionRows:
         )
     started = time.perf_counter()
     loaded = LOADERS[inputs.method](inputs.output_dir)
+    _check_fits(loaded, inputs)
     rows = {
         "master": {
             "motion_correct_channel": 0,
             "corrected_movie": None,
             "device": "none",
             "wall_time": time.perf_counter() - started,
+            "cell_diameter_estimate": None,
+            "registration_sigma": None,
+            **_quality_row(None),
         },
         "rigid": _rigid_row(loaded.rigid_shifts, loaded.outlier_frames, None),
         "summary": _summary_row(

@@ -131,8 +131,25 @@ def _motion_section(task: dict[str, Any]) -> str:
                if name.endswith("image") and image is not None}
     return (f"<h3>Motion correction</h3><p>shift standard deviation y {rigid['y_std']:.2f} px, "
             f"x {rigid['x_std']:.2f} px; "
-            f"{outliers} outlier frames</p>{_figure(figure)}<h3>Summary images</h3>"
+            f"{outliers} outlier frames</p>{_quality_paragraph(task)}{_figure(figure)}<h3>Summary images</h3>"
             f"{_figure(plotting.plot_summary_images(summary)) if summary else '<p>none</p>'}")
+
+
+def _quality_paragraph(task: dict[str, Any]) -> str:
+    """The correction's measured cell size, filter and quality, and its warning in bold when there is one."""
+    row = (imaging.MotionCorrection & task).fetch1()
+    parts = []
+    if row["cell_diameter_estimate"] is not None:
+        parts.append(f"cells measured {row['cell_diameter_estimate']:.1f} px across")
+    if row["registration_sigma"] is not None:
+        parts.append(f"registered on a {row['registration_sigma']:.2f} px high-pass filter")
+    if row["raw_mean_correlation"] is not None:
+        parts.append(f"frames' correlation with their mean {row['raw_mean_correlation']:.3f} raw, "
+                     f"{row['corrected_mean_correlation']:.3f} corrected ({row['improved_fraction']:.0%} improved)")
+    paragraph = f"<p>{'; '.join(parts)}</p>" if parts else ""
+    if row["quality_warning"]:
+        paragraph += f"<p class='warning'><strong>Warning: {html.escape(row['quality_warning'])}</strong></p>"
+    return paragraph
 
 
 def _cells_section(segmentation_key: dict[str, Any], segmentation: dict[str, Any]) -> str:

@@ -20,6 +20,9 @@ The image model of frame ``t`` (before noise and rounding to the output dtype) i
 Tissue (texture, vessels, cells) moves with the brain; the smooth background (illumination, drift, neuropil
 haze) is fixed to the sensor.
 
+`semireal_movie` moves real Miniscope tissue (`real_miniscope_tissue`) by known shifts instead: real texture,
+real cells and the sensor's real fixed pattern, for judging registration where a simulator's texture cannot.
+
 The writers (`write_miniscope_v4`, `write_miniscope_v3`, `write_tiff`) store a movie in the files that
 acquisition systems produce and return a `WrittenRecording` that says what a correct reader must report.
 """
@@ -45,14 +48,26 @@ from element_calcium._simulate_formats import (
     write_tiff,
     write_voltage_recording,
 )
+from element_calcium._simulate_semireal import (
+    RealTissue,
+    SemiRealMovie,
+    jolting_walk,
+    real_miniscope_tissue,
+    semireal_movie,
+)
 from element_calcium._simulate_traces import burst_spike_counts, bursting_cells, silence_below
 
 __all__ = [
     "AstroMovie",
     "AstroTruth",
     "GroundTruth",
+    "RealTissue",
+    "SemiRealMovie",
     "SimulatedMovie",
     "WrittenRecording",
+    "jolting_walk",
+    "real_miniscope_tissue",
+    "semireal_movie",
     "simulate",
     "simulate_astro",
     "write_miniscope_v3",

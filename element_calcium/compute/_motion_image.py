@@ -1,4 +1,4 @@
-"""Per-frame image operations of motion correction: high-pass filter, border taper, warps.
+"""Per-frame image operations of motion correction: high-pass filter, compression, border taper, warps.
 
 Each takes and returns float32 arrays of the namespace ``xp``: OpenCV does the work on NumPy
 arrays, ``cupyx.scipy.ndimage`` and array operations on CuPy arrays. Warps use OpenCV's cubic
@@ -18,6 +18,7 @@ from element_calcium.compute import _backend
 OUTER_SIGMA_RATIO = 4.0  # the high-pass filter's outer Gaussian is this many times wider than its inner one
 _CV_INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
 _CUBIC_A = -0.75  # OpenCV's cubic convolution kernel
+_COMPRESS_STEP = 4  # `compress` measures a frame's median and spread on every 4th pixel along each axis
 
 
 def highpass(frames, sigma: float, xp: ModuleType):
@@ -35,6 +36,21 @@ def highpass(frames, sigma: float, xp: ModuleType):
     ndimage = _backend.ndimage_namespace(xp)
     inner = ndimage.gaussian_filter(frames, (0, sigma, sigma), mode="mirror", truncate=4.0)
     return inner - ndimage.gaussian_filter(frames, (0, outer, outer), mode="mirror", truncate=4.0)
+
+
+def compress(frames, scale: float, xp: ModuleType):
+    """Each frame's values squashed smoothly: ``tanh((f - median) / (scale * MAD))``, in (-1, 1).
+
+    frames: (n, H, W) float32 high-pass filtered frames; scale: the spread, in robust standard deviations
+    (1.4826 x the median absolute deviation of the frame), at which values saturate. A cell flashing 50 times
+    above the noise then weighs no more in a correlation than a faint but lasting edge, so the registration
+    follows the tissue's structure rather than whichever cells are active. Returns (n, H, W) float32.
+    """
+    sample = frames[:, ::_COMPRESS_STEP, ::_COMPRESS_STEP].reshape(len(frames), -1)
+    centre = xp.median(sample, axis=1)
+    spread = 1.4826 * xp.median(xp.abs(sample - centre[:, None]), axis=1)
+    spread = xp.where(spread > 0, spread, 1.0) * scale
+    return xp.tanh((frames - centre[:, None, None]) / spread[:, None, None]).astype(xp.float32)
 
 
 def taper(shape: tuple[int, int], xp: ModuleType):

@@ -76,6 +76,14 @@ def bin_median(stack, xp: ModuleType):
     return xp.median(means, axis=0).astype(xp.float32)
 
 
+def aligned_bin_median(stack, shifts, xp: ModuleType):
+    """(H, W) float32 median over bins of `_TEMPLATE_BIN` frames of (n, H, W) ``stack`` corrected by ``shifts``
+    (n, 2), each bin averaged."""
+    spans = batches(len(stack), _TEMPLATE_BIN)
+    means = xp.stack([correct(stack[start:stop], shifts[start:stop], xp).mean(axis=0) for start, stop in spans])
+    return xp.median(means, axis=0).astype(xp.float32)
+
+
 def refine_template(frames, initial, *, niter: int, device: str, **rigid_options):
     """``niter`` passes over (n, H, W) float32 device frames: register to the template, bin-median.
 
@@ -98,47 +106,55 @@ def refine_template(frames, initial, *, niter: int, device: str, **rigid_options
 
 
 def prepare(raw, sigma: float | None, xp: ModuleType):
-    """Raw (n, H, W) frames as float32 device frames, and the frames that registration sees.
-
-    The latter are high-pass filtered with inner sigma ``sigma`` pixels, or the same frames when
-    ``sigma`` is None.
-    """
+    """Raw (n, H, W) frames as float32 device frames, and their detail: high-pass filtered with inner
+    sigma ``sigma`` pixels, or the same frames when ``sigma`` is None."""
     frames = xp.asarray(_backend.to_device(raw, "cpu" if xp is np else "cuda"), dtype=xp.float32)
+    if xp is np:
+        frames = np.ascontiguousarray(frames)  # OpenCV writes into views of it
     return frames, frames if sigma is None else _motion_image.highpass(frames, sigma, xp)
 
 
-def template_pass(
-    read_frames: Callable,
-    ranges: list[tuple[int, int]],
-    first,
-    *,
-    sigma: float | None,
-    niter: int,
-    device: str,
-    **rigid_options,
-):
+def registration_image(detail, compress: float | None, xp: ModuleType):
+    """What registration correlates: the detail frames, squashed by `_motion_image.compress` when
+    ``compress`` (robust standard deviations) is given."""
+    return detail if compress is None else _motion_image.compress(detail, compress, xp)
+
+
+def read_template_frames(read_frames: Callable, ranges: list[tuple[int, int]], first) -> np.ndarray:
+    """(n, H, W) raw frames of the template ``ranges`` (``first`` holds those of the first range), in
+    the recording's dtype."""
+    shape = tuple(first.shape[1:])
+    parts = [_backend.to_numpy(first)]
+    parts += [_backend.to_numpy(read(read_frames, start, stop, shape)) for start, stop in ranges[1:]]
+    return np.concatenate(parts)
+
+
+def registration_stack(raw: np.ndarray, *, sigma: float | None, compress: float | None, device: str):
+    """(n, H, W) float32 device registration images of raw frames (`prepare`, `registration_image`)."""
+    xp = _backend.get_xp(device)
+    stack = xp.empty(raw.shape, dtype=xp.float32)
+
+    def fill(span):
+        detail = prepare(raw[span[0] : span[1]], sigma, xp)[1]
+        stack[span[0] : span[1]] = registration_image(detail, compress, xp)
+
+    with lane_map(device) as run:
+        list(run(fill, batches(len(raw), batch_size(device, raw.shape[1:]))))
+    return stack
+
+
+def template_pass(stack, ranges: list[tuple[int, int]], *, niter: int, device: str, initial=None, **rigid_options):
     """The registration template of a recording, (H, W) float32 on the device.
 
-    Reads the frame ``ranges`` (``first`` holds the frames of the first one), prepares them as
-    the correction pass will, starts from the bin-median of the middle range and refines it
-    ``niter`` times (`refine_template`).
+    ``stack`` holds the registration images of the template frames (`registration_stack`) of ``ranges``.
+    Starts from ``initial`` or the bin-median of the middle range, and refines it ``niter`` times
+    (`refine_template`).
     """
     xp = rigid_options["xp"]
-    shape = tuple(first.shape[1:])
-    stack = xp.empty((sum(stop - start for start, stop in ranges), *shape), dtype=xp.float32)
-    size = batch_size(device, shape)
-    offset = 0
-    with lane_map(device) as run:
-        for index, (start, stop) in enumerate(ranges):
-            raw = first if index == 0 else read(read_frames, start, stop, shape)
-
-            def fill(span, raw=raw, offset=offset):
-                stack[offset + span[0] : offset + span[1]] = prepare(raw[span[0] : span[1]], sigma, xp)[1]
-
-            list(run(fill, batches(len(raw), size)))
-            if index == len(ranges) // 2:
-                initial = bin_median(stack[offset : offset + len(raw)], xp)
-            offset += len(raw)
+    if initial is None:
+        offsets = np.cumsum([0] + [stop - start for start, stop in ranges])
+        middle = len(ranges) // 2
+        initial = bin_median(stack[offsets[middle] : offsets[middle + 1]], xp)
     return refine_template(stack, initial, niter=niter, device=device, **rigid_options)
 
 
@@ -178,6 +194,8 @@ class Corrector:
     Args:
         xp: array namespace of the device.
         sigma: inner sigma of the high-pass filter in pixels; None: frames are registered raw.
+        compress: registration images are squashed at this many robust standard deviations
+            (`_motion_image.compress`); None: not squashed.
         rigid: rigid registration against the template.
         patches: piecewise-rigid registration and its `field_weights`; None: rigid only.
         keep_output: also return each batch cast to the input dtype, as NumPy.
@@ -188,12 +206,14 @@ class Corrector:
         *,
         xp: ModuleType,
         sigma: float | None,
+        compress: float | None,
         rigid: RigidRegistration,
         patches: tuple[PatchRegistration, tuple] | None,
         keep_output: bool,
     ):
         self.xp = xp
         self.sigma = sigma
+        self.compress = compress
         self.rigid = rigid
         self.patches = patches
         self.keep_output = keep_output
@@ -202,11 +222,12 @@ class Corrector:
         """Correct (n, H, W) raw frames.
 
         Returns a dict of rigid (n, 2), correlation (n,), blocks (n, ny, nx, 2) or None (NumPy),
-        corrected and detail (n, H, W) float32 device frames (detail None without high-pass), and
-        output: the corrected frames as NumPy in raw's dtype, or None.
+        corrected and detail (n, H, W) float32 device frames (detail None without high-pass), and output:
+        the corrected frames as NumPy in raw's dtype, or None.
         """
         xp = self.xp
-        frames, registered = prepare(raw, self.sigma, xp)
+        frames, detail = prepare(raw, self.sigma, xp)
+        registered = registration_image(detail, self.compress, xp)
         rigid, correlation = self.rigid.shifts(registered)
         fields = blocks = None
         if self.patches is not None:
@@ -219,7 +240,7 @@ class Corrector:
             "correlation": _backend.to_numpy(correlation),
             "blocks": None if blocks is None else _backend.to_numpy(blocks),
             "corrected": corrected,
-            "detail": None if self.sigma is None else correct(registered, rigid, xp, fields),
+            "detail": None if self.sigma is None else correct(detail, rigid, xp, fields),
             "output": _backend.to_numpy(cast_like(corrected, raw.dtype, xp)) if self.keep_output else None,
         }
 

@@ -16,8 +16,12 @@ Method (NoRMCorre-style):
   pixel (cubic spline on a grid upsample_factor_grid times finer, then linear) and the frame is
   resampled once.
 - One-photon data (``highpass``): frames are registered on a difference-of-Gaussians copy that
-  removes the smooth background (borders tapered before correlating), and the shifts are
-  applied to the raw frames.
+  removes the smooth background, squashed (``compress``) so that a few flashing cells cannot
+  outweigh the lasting structure of the tissue (borders tapered before correlating); the shifts
+  are applied to the raw frames. The filter's scale follows the size of the cells, measured on the
+  template frames (`estimate_cell_diameter`) unless ``gSig_filt`` or a diameter is given: too fine
+  a filter registers the sensor's fixed pattern (real Miniscope frames: the motion comes out 4-5
+  times too small), too coarse a one blurs the cells together.
 - `correct_motion` reads frames from a source in chunks: a template pass over ``template_frames``
   frames spread over the recording, then one pass that registers, corrects, writes and
   accumulates the summary images. Memory depends on the chunk and template sizes, not on the
@@ -31,19 +35,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from element_calcium.compute import _backend, _motion_checks, _motion_image, _motion_run
+from element_calcium.compute import _backend, _motion_checks, _motion_image, _motion_run, _motion_scale
 from element_calcium.compute._motion_engine import PatchRegistration, RigidRegistration, correct
 from element_calcium.compute._motion_grid import PatchGrid, field_weights, patch_grid, shift_fields
 from element_calcium.compute._motion_summary import SummaryAccumulator, SummaryImages
 from element_calcium.compute.params import MotionParams
 
 __all__ = [
+    "CorrectionQuality",
     "MotionResult",
     "PatchGrid",
     "SummaryAccumulator",
     "SummaryImages",
     "apply_shifts",
     "correct_motion",
+    "correction_quality",
+    "estimate_cell_diameter",
     "estimate_template",
     "flag_outliers",
     "highpass_filter",
@@ -54,6 +61,42 @@ __all__ = [
 ]
 
 _OUTLIER_NEIGHBOURS = 3  # a frame's shift is compared with the median of this many frames on each side
+QUALITY_MIN_MOTION = 0.5  # (pixels) below this much motion a correction is not expected to help
+QUALITY_MIN_GAIN = 0.005  # smallest rise of the median correlation that counts as an improvement
+PROVISIONAL_SIGMA = 2.0  # (pixels) high-pass filter that registers the frames the cell size is measured on
+_SIGMA_PER_DIAMETER = 1 / 11  # the high-pass filter's inner sigma per pixel of cell diameter
+_SIGMA_RANGE = (0.75, 4.0)  # (pixels) bounds of the inner sigma derived from a cell diameter
+
+
+@dataclass(frozen=True)
+class CorrectionQuality:
+    """Agreement of frames with their mean before and after correction (`correction_quality`).
+
+    Attributes:
+        raw_correlation: median over the frames of the correlation of each raw frame with the raw frames' mean.
+        corrected_correlation: the same for the corrected frames and their mean.
+        improved_fraction: fraction of the frames whose correlation rose.
+        motion: (pixels) 95th percentile of the distance of the frames' shifts from their median.
+    """
+
+    raw_correlation: float
+    corrected_correlation: float
+    improved_fraction: float
+    motion: float
+
+    def warning(self) -> str | None:
+        """A one-line warning when the frames moved but correction did not make them agree better, else None."""
+        if self.motion < QUALITY_MIN_MOTION:
+            return None
+        gain = self.corrected_correlation - self.raw_correlation
+        if gain >= QUALITY_MIN_GAIN and self.improved_fraction >= 0.5:
+            return None
+        return (
+            f"motion correction did not make the frames agree better with their mean (median correlation "
+            f"{self.raw_correlation:.3f} -> {self.corrected_correlation:.3f}, {self.improved_fraction:.0%} of frames "
+            f"improved) although they moved up to {self.motion:.1f} px: check the corrected movie and the "
+            f"registration filter (params motion.gSig_filt)"
+        )
 
 
 @dataclass(frozen=True)
@@ -76,6 +119,11 @@ class MotionResult:
             over the corrected frames (high-pass filtered when ``highpass``).
         pnr_image: (H, W) float32 peak-to-noise ratio of the same frames.
         device: "cpu" or "cuda", the device that ran the computation.
+        highpass_sigma: (pixels) inner sigma of the high-pass filter the frames were registered on;
+            None without high-pass.
+        cell_diameter: (pixels) cell diameter measured on the recording (`estimate_cell_diameter`),
+            or None when it was given or not needed.
+        quality: how much the correction sharpened the template frames (`correction_quality`).
     """
 
     rigid_shifts: np.ndarray
@@ -90,17 +138,23 @@ class MotionResult:
     correlation_image: np.ndarray
     pnr_image: np.ndarray
     device: str
+    highpass_sigma: float | None = None
+    cell_diameter: float | None = None
+    quality: CorrectionQuality | None = None
 
 
 def highpass_sigma(cell_diameter: float) -> float:
     """Inner sigma (pixels) of the one-photon high-pass filter for cells of ``cell_diameter`` pixels.
 
-    ``cell_diameter / 12``: the filter keeps structure finer than a soma (texture, vessel and
-    cell edges), which locates a frame best; chosen on simulated one-photon movies.
+    ``cell_diameter / 11``, kept within 0.75-4 px: the band keeps the cells' edges and the texture
+    between them. Chosen on real Miniscope tissue resized to cells of 12, 20 and 32 px
+    (`element_calcium.simulate.semireal_movie`), where the best sigma is 1.2-1.5, 2-2.5 and 2.5-3 px and
+    `estimate_cell_diameter` measures 16, 25 and 35 px, and on minian's real frames (measured 25 px), whose
+    shifts match minian's own for sigma 2.2-2.4 px.
     """
     if not cell_diameter > 0:
         raise ValueError(f"cell_diameter must be > 0 pixels, got {cell_diameter}")
-    return float(cell_diameter) / 12.0
+    return float(np.clip(_SIGMA_PER_DIAMETER * cell_diameter, *_SIGMA_RANGE))
 
 
 def _over_batches(function, frames, device: str) -> list:
@@ -349,12 +403,133 @@ def flag_outliers(
     return flags
 
 
+def correction_quality(frames, shifts, *, sigma: float | None, device: str = "auto") -> CorrectionQuality:
+    """How much undoing rigid ``shifts`` makes ``frames`` agree with their mean.
+
+    Each frame is compared with the mean of the frames (Pearson correlation over the frame less a border of
+    the largest shift), raw and corrected. One-photon frames (``sigma`` given) are compared on a band
+    twice as coarse as the registration's (difference of Gaussians of 2 and 8 ``sigma``): the scale of the
+    cells, where neither the sensor's fixed pattern nor the smooth illumination weighs.
+
+    Args:
+        frames: (n, H, W) raw frames, n >= 2.
+        shifts: (n, 2) rigid (dy, dx) motion of each frame, pixels.
+        sigma: (pixels) inner sigma of the registration's high-pass filter, or None (frames compared as they are).
+        device: "auto", "cpu" or "cuda".
+    """
+    frames = _motion_checks.frames(frames)
+    shifts = _motion_checks.shifts(shifts, len(frames), None)
+    device = _backend.resolve_device(device)
+    centred = shifts - np.median(shifts, axis=0)
+    border = int(np.ceil(np.abs(centred).max())) + 1
+    motion = float(np.percentile(np.linalg.norm(centred, axis=1), 95))
+
+    def agreement(stack: np.ndarray) -> np.ndarray:
+        if sigma is not None:
+            stack = highpass_filter(stack, sigma=2 * sigma, device=device)
+        inner = stack[:, border : stack.shape[1] - border, border : stack.shape[2] - border].reshape(len(stack), -1)
+        inner = inner - inner.mean(axis=1, keepdims=True)
+        mean = inner.mean(axis=0)
+        norms = np.linalg.norm(inner, axis=1) * np.linalg.norm(mean)
+        return np.divide(inner @ mean, norms, out=np.zeros(len(inner)), where=norms > 0)
+
+    raw = agreement(np.asarray(_backend.to_numpy(frames), dtype=np.float32))
+    corrected = agreement(apply_shifts(frames, shifts=centred, device=device))
+    return CorrectionQuality(
+        raw_correlation=float(np.median(raw)),
+        corrected_correlation=float(np.median(corrected)),
+        improved_fraction=float(np.mean(corrected > raw)),
+        motion=motion,
+    )
+
+
+def _register_stack(stack, template, device: str, **rigid_options) -> np.ndarray:
+    """(n, 2) rigid shifts of the (n, H, W) device registration images ``stack`` against ``template``."""
+    registration = RigidRegistration(template, **rigid_options)
+    spans = _motion_run.batches(len(stack), _motion_run.batch_size(device, stack.shape[1:]))
+    with _motion_run.lane_map(device) as run:
+        parts = list(run(lambda span: _backend.to_numpy(registration.shifts(stack[span[0] : span[1]])[0]), spans))
+    return np.concatenate(parts)
+
+
+def _aligned_raw(raw: np.ndarray, shifts: np.ndarray, device: str) -> np.ndarray:
+    """(n, H, W) float32 NumPy raw frames with their rigid ``shifts`` undone."""
+    xp = _backend.get_xp(device)
+    out = np.empty(raw.shape, dtype=np.float32)
+    spans = _motion_run.batches(len(raw), _motion_run.batch_size(device, raw.shape[1:]))
+
+    def fill(span):
+        frames = _motion_run.prepare(raw[span[0] : span[1]], None, xp)[0]
+        out[span[0] : span[1]] = _backend.to_numpy(correct(frames, xp.asarray(shifts[span[0] : span[1]]), xp))
+
+    with _motion_run.lane_map(device) as run:
+        list(run(fill, spans))
+    return out
+
+
+def _measure_diameter(raw: np.ndarray, ranges, *, compress, device: str, **rigid_options):
+    """Cell diameter of raw template frames (or None) and their provisional rigid shifts (n, 2).
+
+    The frames are registered on the `PROVISIONAL_SIGMA` high-pass filter (one refinement of the template),
+    aligned, and the blobs of their mean image measured (`_motion_scale`).
+    """
+    stack = _motion_run.registration_stack(raw, sigma=PROVISIONAL_SIGMA, compress=compress, device=device)
+    template = _motion_run.template_pass(stack, ranges, niter=1, device=device, **rigid_options)
+    shifts = _register_stack(stack, template, device, **rigid_options)
+    del stack
+    image = _motion_scale.structure_image(_aligned_raw(raw, shifts, device))
+    return _motion_scale.blob_diameter(image), shifts
+
+
+def estimate_cell_diameter(frames, *, max_shift: float, compress: float | None = 1.0, device: str = "auto"):
+    """(pixels) typical diameter of the active cells of a one-photon movie, or None when none stands out.
+
+    The frames are registered on a `PROVISIONAL_SIGMA` px high-pass filter, and the diameter is the scale
+    of the bright blobs of their mean image (see `_motion_scale`), as 4 x the Gaussian sigma of a blob.
+
+    Args:
+        frames: (n, H, W) raw frames, any real dtype; a few hundred frames spread over the recording do.
+        max_shift: (pixels) bound of the rigid motion along each axis.
+        compress: squashing of the registration images (see `MotionParams`), or None.
+        device: "auto", "cpu" or "cuda".
+    """
+    frames = _motion_checks.frames(frames)
+    shape = tuple(frames.shape[1:])
+    device = _backend.resolve_device(device)
+    raw = _backend.to_numpy(frames)
+    options = dict(xp=_backend.get_xp(device), max_shift=_motion_checks.max_shift(max_shift, shape),
+                   upsample_factor=10, taper=True)
+    return _measure_diameter(raw, [(0, len(raw))], compress=compress, device=device, **options)[0]
+
+
+def _template_and_filter(raw: np.ndarray, ranges, params: MotionParams, cell_diameter, device: str, **rigid_options):
+    """(template, high-pass sigma or None, measured cell diameter or None) from the raw template frames."""
+    xp = rigid_options["xp"]
+    if not params.highpass:
+        stack = _motion_run.registration_stack(raw, sigma=None, compress=None, device=device)
+        return _motion_run.template_pass(stack, ranges, niter=params.niter_rig, device=device, **rigid_options), None, None
+    measured = initial = shifts = None
+    if params.gSig_filt is not None:
+        sigma = float(params.gSig_filt)
+    elif cell_diameter is not None:
+        sigma = highpass_sigma(cell_diameter)
+    else:
+        measured, shifts = _measure_diameter(raw, ranges, compress=params.compress, device=device, **rigid_options)
+        sigma = PROVISIONAL_SIGMA if measured is None else highpass_sigma(measured)
+    stack = _motion_run.registration_stack(raw, sigma=sigma, compress=params.compress, device=device)
+    if shifts is not None:  # start from the provisional alignment
+        initial = _motion_run.aligned_bin_median(stack, xp.asarray(shifts), xp)
+    template = _motion_run.template_pass(stack, ranges, niter=params.niter_rig, device=device, initial=initial,
+                                         **rigid_options)
+    return template, sigma, measured
+
+
 def correct_motion(
     read_frames: Callable[[int, int], np.ndarray],
     n_frames: int,
     *,
     params: MotionParams,
-    cell_diameter: float,
+    cell_diameter: float | None = None,
     device: str = "auto",
     chunk_frames: int = 200,
     write_corrected: Callable[[np.ndarray], None] | None = None,
@@ -368,8 +543,9 @@ def correct_motion(
             exceptions propagate unchanged.
         n_frames: number of frames T of the recording (>= 1).
         params: motion-correction parameters.
-        cell_diameter: (pixels) expected soma diameter; sets the high-pass filter when
-            ``params.gSig_filt`` is None (see `highpass_sigma`).
+        cell_diameter: (pixels) soma diameter that sets the one-photon high-pass filter when
+            ``params.gSig_filt`` is None (`highpass_sigma`); None measures it on the template frames
+            (`estimate_cell_diameter`; the result's ``cell_diameter``).
         device: "auto" (a CUDA GPU when CuPy sees one), "cpu" or "cuda".
         chunk_frames: frames read, corrected and written at a time; memory grows with it.
         write_corrected: called with each chunk of corrected frames in order, (n, H, W): the input
@@ -385,10 +561,10 @@ def correct_motion(
     """
     if not isinstance(params, MotionParams):
         raise ValueError(f"params must be a MotionParams, got {type(params).__name__}")
+    if cell_diameter is not None and not cell_diameter > 0:
+        raise ValueError(f"cell_diameter must be > 0 pixels or None, got {cell_diameter}")
     n_frames = _motion_checks.positive_int(n_frames, "n_frames")
     chunk_frames = _motion_checks.positive_int(chunk_frames, "chunk_frames")
-    default_sigma = highpass_sigma(cell_diameter)
-    sigma = (params.gSig_filt or default_sigma) if params.highpass else None
     device = _backend.resolve_device(device)
     xp = _backend.get_xp(device)
 
@@ -400,12 +576,11 @@ def correct_motion(
     if params.pw_rigid:
         grid = patch_grid(shape, strides=params.strides, overlaps=params.overlaps)
         _motion_checks.max_deviation(params.max_deviation_rigid, grid, "params max_deviation_rigid")
-    rigid_options = dict(xp=xp, max_shift=max_shift, upsample_factor=params.upsample_factor, taper=sigma is not None)
+    rigid_options = dict(xp=xp, max_shift=max_shift, upsample_factor=params.upsample_factor, taper=params.highpass)
 
-    template = _motion_run.template_pass(
-        read_frames, ranges, first, sigma=sigma, niter=params.niter_rig, device=device, **rigid_options
-    )
+    raw = _motion_run.read_template_frames(read_frames, ranges, first)
     del first
+    template, sigma, measured = _template_and_filter(raw, ranges, params, cell_diameter, device, **rigid_options)
 
     patches = None
     if grid is not None:
@@ -416,6 +591,7 @@ def correct_motion(
     corrector = _motion_run.Corrector(
         xp=xp,
         sigma=sigma,
+        compress=params.compress if sigma is not None else None,
         rigid=RigidRegistration(template, **rigid_options),
         patches=patches,
         keep_output=write_corrected is not None,
@@ -433,6 +609,8 @@ def correct_motion(
         progress=progress,
     )
     images = summary.result()
+    sample = np.concatenate([np.arange(start, stop) for start, stop in ranges])
+    quality = correction_quality(raw, results["rigid"][sample], sigma=sigma, device=device) if len(raw) > 1 else None
     return MotionResult(
         rigid_shifts=results["rigid"],
         block_shifts=results["blocks"],
@@ -448,4 +626,7 @@ def correct_motion(
         correlation_image=images.correlation,
         pnr_image=images.pnr,
         device=device,
+        highpass_sigma=sigma,
+        cell_diameter=measured,
+        quality=quality,
     )

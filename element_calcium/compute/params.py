@@ -50,7 +50,11 @@ class MotionParams:
             apply the shifts to the raw frames; needed for one-photon data, whose smooth
             background otherwise dominates the correlation.
         gSig_filt: (pixels) sigma of the high-pass filter's inner Gaussian; None derives it from
-            the parameter set's ``cell_diameter``.
+            the size of the cells, measured on the recording's template frames (one tenth of their
+            diameter; `element_calcium.compute.motion.estimate_cell_diameter`).
+        compress: the high-passed frames are squashed, ``tanh(x / (compress * robust std))``,
+            before they are correlated, so that a few flashing cells cannot outweigh the tissue's
+            lasting structure; None correlates them as they are.
         outlier_shift: (pixels) a frame whose shift departs this far from the median of its
             neighbours' shifts is flagged as an outlier.
         outlier_corr_z: a frame whose correlation with the template falls this many robust
@@ -68,6 +72,7 @@ class MotionParams:
     upsample_factor_grid: int = 4
     highpass: bool = False
     gSig_filt: float | None = None
+    compress: float | None = 1.0
     outlier_shift: float = 3.0
     outlier_corr_z: float = 5.0
 
@@ -88,6 +93,7 @@ class MotionParams:
         _require(isinstance(self.upsample_factor_grid, int) and 1 <= self.upsample_factor_grid <= 16,
                  "params motion.upsample_factor_grid must be an integer in 1..16")
         _require(self.gSig_filt is None or self.gSig_filt > 0, "params motion.gSig_filt must be > 0 or null")
+        _require(self.compress is None or self.compress > 0, "params motion.compress must be > 0 or null")
         _require(self.outlier_shift > 0, "params motion.outlier_shift must be > 0 pixels")
         _require(self.outlier_corr_z > 0, "params motion.outlier_corr_z must be > 0")
 

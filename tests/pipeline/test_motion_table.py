@@ -31,6 +31,10 @@ def test_one_photon_recording_is_corrected_and_summarised(pipeline, new_folder, 
     assert row["device"] == "cpu" and row["wall_time"] > 0
     y_shifts, x_shifts = (imaging.MotionCorrection.RigidMotionCorrection & task_key).fetch1("y_shifts", "x_shifts")
     assert _rmse_after_offset(np.stack([y_shifts, x_shifts], axis=1), movie.truth.shifts) < 0.2
+    # the filter followed the cells' size measured on the frames; correction made them agree better
+    assert 8 < row["cell_diameter_estimate"] < 20 and row["registration_sigma"] > 0.7
+    assert row["corrected_mean_correlation"] > row["raw_mean_correlation"]
+    assert row["improved_fraction"] > 0.7 and row["quality_warning"] is None
     assert not imaging.MotionCorrection.NonRigidMotionCorrection & task_key
 
     corrected = storage.open_movie(pipeline.get_processed_root_dir() / row["corrected_movie"])
@@ -105,6 +109,29 @@ def test_suite2p_results_are_loaded(pipeline, new_folder, subject_name):
     np.testing.assert_array_equal(x_shifts, xoff)
     np.testing.assert_allclose((imaging.MotionCorrection.Summary & task_key).fetch1("average_image"), ops["meanImg"],
                                rtol=1e-6)
+
+
+def test_loaded_motion_of_another_length_is_refused(pipeline, new_folder, subject_name):
+    imaging = pipeline.imaging
+    written = write_tiff(new_folder(), simulate(n_frames=40, height=32, width=32, n_cells=3, mode="2p"))
+    imaging.ProcessingParamSet.insert_new_params("suite2p", 202, "suite2p results, 2p, 9.75 px",
+                                                 {"modality": "2p", "cell_diameter": 9.75})
+    recording_key = ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME,
+                                     fps=written.fps, create_task=False).recording_key
+    output_dir = f"suite2p_{subject_name}"
+    plane = pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0"
+    plane.mkdir(parents=True)
+    n_frames = 2000  # results of another recording
+    ops = {"yoff": np.zeros(n_frames), "xoff": np.zeros(n_frames), "nonrigid": False, "Ly": 32, "Lx": 32,
+           "nframes": n_frames, "yrange": [0, 32], "xrange": [0, 32], "meanImg": np.ones((32, 32))}
+    np.save(plane / "ops.npy", ops, allow_pickle=True)
+    task_key = {**recording_key, "paramset_id": 202}
+    imaging.ProcessingTask.insert1({**task_key, "processing_output_dir": output_dir, "task_mode": "load"})
+
+    with pytest.raises(ValueError, match="motion results have 2000 frames, the recording 40"):
+        imaging.MotionCorrection.populate(task_key)
+    assert not imaging.MotionCorrection & task_key
+    assert not imaging.MotionCorrection.RigidMotionCorrection & task_key
 
 
 def test_trigger_with_an_external_method_is_refused(pipeline, new_folder, subject_name):

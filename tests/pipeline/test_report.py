@@ -37,6 +37,12 @@ def test_report_and_movie_of_a_populated_recording(pipeline, new_folder, subject
         assert not missing
         assert page.count("<img ") >= 9 and "data:image/png;base64," in page
         assert path.endswith("report.html") and str(pipeline.get_processed_root_dir()) in path
+        assert "px high-pass filter" in page and "correlation with their mean" in page and "Warning" not in page
+
+        imaging.MotionCorrection.update1({**result.task_key, "quality_warning": "motion correction did not help"})
+        assert cli.main(["report", "--recording", key_text]) == 0
+        page = open(capsys.readouterr().out.strip().splitlines()[-1], encoding="utf-8").read()
+        assert "<strong>Warning: motion correction did not help</strong>" in page
 
         video = generate_videos(result.task_key)
         reader = imageio.get_reader(video, format="ffmpeg")

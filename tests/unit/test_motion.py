@@ -90,16 +90,31 @@ def test_rigid_two_photon_shifts_within_a_tenth_of_a_pixel(device, movie_2p, rig
 @pytest.mark.parametrize("device", DEVICES)
 def test_rigid_one_photon_with_default_parameters(device, movie_1p):
     movie, frames = movie_1p
-    params, cell_diameter = default_motion("1p")
-    assert params.highpass and params.gSig_filt is None and not params.pw_rigid
-    result = motion.correct_motion(
-        lambda start, stop: frames[start:stop], len(frames), params=params, cell_diameter=cell_diameter, device=device
-    )
-    assert rmse_up_to_offset(result.rigid_shifts, movie.truth.shifts) < 0.2
+    params, _ = default_motion("1p")
+    assert params.highpass and params.gSig_filt is None and params.compress is not None and not params.pw_rigid
+    result = motion.correct_motion(lambda start, stop: frames[start:stop], len(frames), params=params, device=device)
+    assert rmse_up_to_offset(result.rigid_shifts, movie.truth.shifts) < 0.1
+    # the filter follows the cells' size, measured on the frames (simulated somata: 10-16 px across)
+    assert 9.0 < result.cell_diameter < 18.0
+    assert result.highpass_sigma == pytest.approx(motion.highpass_sigma(result.cell_diameter))
+    assert result.quality.corrected_correlation > result.quality.raw_correlation
+    assert result.quality.improved_fraction > 0.8 and result.quality.warning() is None
     if device != "cpu":
-        on_cpu = run(frames, params)
+        on_cpu = motion.correct_motion(lambda start, stop: frames[start:stop], len(frames), params=params, device="cpu")
+        np.testing.assert_allclose(result.cell_diameter, on_cpu.cell_diameter, rtol=0.05)
         np.testing.assert_allclose(result.rigid_shifts, on_cpu.rigid_shifts, atol=0.06)
         np.testing.assert_allclose(result.pnr_image, on_cpu.pnr_image, rtol=0.05, atol=0.2)
+
+
+def test_a_given_cell_diameter_or_filter_skips_the_measurement(movie_1p):
+    movie, frames = movie_1p
+    params, _ = default_motion("1p")
+    given = run(frames, params)  # cell_diameter=12
+    assert given.cell_diameter is None and given.highpass_sigma == pytest.approx(motion.highpass_sigma(12.0))
+    fixed = motion.correct_motion(lambda a, b: frames[a:b], len(frames), params=dataclasses.replace(params, gSig_filt=1.5),
+                                  device="cpu")
+    assert fixed.cell_diameter is None and fixed.highpass_sigma == 1.5
+    assert rmse_up_to_offset(fixed.rigid_shifts, movie.truth.shifts) < 0.1
 
 
 def block_truth(movie, centers):
@@ -210,7 +225,8 @@ def test_highpass_removes_the_smooth_background(device):
     inner = (slice(16, -16), slice(16, -16))
     assert np.abs(filtered[0][inner]).max() < 1e-3
     assert filtered[1][32, 30] > 5
-    assert motion.highpass_sigma(12.0) == pytest.approx(1.0)
+    assert motion.highpass_sigma(11.0) == pytest.approx(1.0)
+    assert motion.highpass_sigma(100.0) == pytest.approx(4.0)
 
 
 def reference_summary(frames, detail):
