@@ -40,6 +40,8 @@ def activate(schema_name: str, *, create_schema: bool = True, create_tables: boo
     """Bind the clusters tables to ``schema_name``; the imaging and events schemas must be activated first."""
     if not (imaging.schema.is_activated() and events.schema.is_activated()):
         raise dj.DataJointError("activate the imaging and events schemas before the clusters schema")
+    if create_schema:
+        imaging.create_utf8mb4_schema(schema_name)
     schema.activate(schema_name, create_schema=create_schema, create_tables=create_tables)
 
 

@@ -23,6 +23,7 @@ import datajoint as dj
 import pymysql
 
 COMPOSE_FILE = Path(__file__).resolve().parents[1] / "docker-compose.yaml"
+ACCESS_DENIED = 1045  # MySQL error: wrong user name or password
 MARIADB_LOG = Path("/var/log/element-calcium-mariadb.log")
 
 
@@ -49,6 +50,31 @@ def configure() -> DatabaseSettings:
         user=dj.config["database.user"],
         password=password,
     )
+
+
+def connect() -> dj.Connection:
+    """DataJoint's connection, with the configured credentials (`configure`).
+
+    Raises:
+        ConnectionError: one line saying what the server answered and what to set: wrong credentials
+            (MySQL error 1045), or no server at the configured host and port.
+    """
+    settings = configure()
+    try:
+        return dj.conn()
+    except pymysql.MySQLError as error:
+        code = error.args[0] if error.args else None
+        reason = error.args[1] if len(error.args) > 1 else str(error)
+        where = f"the database at {settings.host}:{settings.port}"
+        if code == ACCESS_DENIED:
+            raise ConnectionError(
+                f"{where} refused user {settings.user!r}: wrong password or unknown user; set DJ_USER and DJ_PASS "
+                "(or database.user and database.password in datajoint.json)"
+            ) from None
+        raise ConnectionError(
+            f"cannot connect to {where} ({reason}); start a server with `element-calcium setup-db`, or set "
+            "DJ_HOST and DJ_PORT"
+        ) from None
 
 
 def server_answers(settings: DatabaseSettings) -> str | None:

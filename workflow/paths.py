@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,23 @@ def get_processed_root_dir() -> Path:
     if "processed_root" in settings:
         return _resolve(settings["processed_root"], settings["_base"])
     return _resolve("data/processed", Path.cwd())
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse a processed root where results cannot be written, before any is computed.
+
+    Raises:
+        PermissionError: naming ``folder`` and why (read-only file system, permissions, not a folder).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise PermissionError(
+            f"the processed root {folder} is not writable ({error.strerror or error}); results are written there: "
+            "make it writable, or set EC_PROCESSED_ROOT to a folder that is"
+        ) from None
 
 
 def get_db_prefix() -> str:

@@ -2,7 +2,8 @@
 
 Importing this module connects to the database and activates the schemas named ``<prefix>session``,
 ``<prefix>imaging``, ``<prefix>events`` and ``<prefix>clusters`` (prefix from
-``workflow.paths.get_db_prefix``), creating them on first use::
+``workflow.paths.get_db_prefix``), creating them, in utf8mb4, on first use; it writes no file. A server
+that refuses the connection raises ConnectionError saying what to set::
 
     from workflow.pipeline import clusters, events, imaging
     imaging.RecordingInfo.to_pandas()
@@ -15,7 +16,7 @@ import sys
 
 from element_calcium import clusters, events, imaging
 from workflow import session
-from workflow.database import configure
+from workflow.database import connect
 from workflow.paths import get_db_prefix, get_processed_root_dir, get_raw_root_dirs, get_run_settings
 from workflow.session import AnatomicalLocation, Equipment, Session, Subject
 
@@ -34,8 +35,9 @@ __all__ = [
     "session",
 ]
 
-configure()
+connect()
 db_prefix = get_db_prefix()
+imaging.create_utf8mb4_schema(db_prefix + "session")
 session.schema.activate(db_prefix + "session")
 imaging.activate(db_prefix + "imaging", linking_module=sys.modules[__name__])
 events.activate(db_prefix + "events")

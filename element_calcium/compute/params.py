@@ -5,11 +5,28 @@ turns a user's dictionary into the complete, explicit dictionary that is stored 
 unknown keys and out-of-range values are errors, never silently rewritten; keys the user left
 out take the documented defaults of the modality. Later processing steps add their sections
 to ``ProcessingParams``.
+
+Every value is checked with the same rules (`check_number`): a number is an int or a float, never
+a bool (``true`` is not a count of pixels) nor a string, and finite; each has the documented
+range of its parameter. The upper bounds lie far beyond any sensible value, yet low enough that a
+typo (``1e9``) is refused here rather than meeting an allocation:
+
+- ``MAX_SIDE_PX`` (8192 pixels): lengths across a frame (shifts, patches, borders); wider than the
+  frame of any calcium-imaging microscope.
+- ``MAX_CELL_PX`` (256 pixels): sizes of one cell (diameter, Gaussian sigma, kernel radius); a
+  25 um soma at 0.1 um per pixel, finer sampling than an imaging objective resolves.
+- ``MAX_DURATION_S`` (86,400 s, a day): durations; longer than any recording.
+- ``MAX_WINDOW_FRAMES`` (100,000 frames, about an hour at 30 Hz): windows of frames held in memory
+  together; ``MAX_TEMPLATE_FRAMES`` (10,000) frames build a motion template.
+- ``MAX_PERI_EVENT_S`` (600 s): the window before or after a behaviour event.
+- ``MAX_COUNT`` (1,000,000): counts of components, clusters and shuffles.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,16 +34,88 @@ MODALITIES = ("1p", "2p")
 BACKGROUND_MODELS = ("ring", "low_rank")
 INIT_METHODS = ("greedy", "sparse_nmf")
 
+MAX_SIDE_PX = 8192
+MAX_CELL_PX = 256
+MAX_DURATION_S = 86_400.0
+MAX_WINDOW_FRAMES = 100_000
+MAX_TEMPLATE_FRAMES = 10_000
+MAX_PERI_EVENT_S = 600.0
+MAX_COUNT = 1_000_000
+
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
 
 
-def _pair(value: Any, name: str) -> tuple[int, int]:
+def _real(value: Any) -> bool:
+    """A finite real number (Python's or NumPy's), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(value: Any) -> bool:
+    """An integer (Python's or NumPy's), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _text(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def _range(low, high, low_open: bool, high_open: bool, integer: bool) -> str:
+    """``"an integer >= 1 and <= 20"``, ``"in (0, 1]"``, ``"> 0"`` or ``"a finite number"``."""
+    low_text = None if low is None else f"{'>' if low_open else '>='} {_text(low)}"
+    high_text = None if high is None else f"{'<' if high_open else '<='} {_text(high)}"
+    if integer:
+        return " ".join(["an integer", " and ".join(t for t in (low_text, high_text) if t)]).rstrip()
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{_text(low)}, {_text(high)}{')' if high_open else ']'}"
+    return low_text or high_text or "a finite number"
+
+
+def check_number(
+    where: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+    null: bool = False,
+    unit: str = "",
+) -> None:
+    """Refuse ``value`` unless it is a number in its range; the message names the parameter ``where``.
+
+    A number is an int or a finite float, never a bool or a string; ``integer`` asks for an int.
+    ``low``/``high`` bound it (``low_open``/``high_open``: the bound itself is excluded); ``null``
+    lets None through; ``unit`` (e.g. ``"pixels"``) is named in the message.
+
+    Raises:
+        ValueError: ``"<where> must be <range> <unit>[ or null], got <value>"``.
+    """
+    if value is None and null:
+        return
+    fits = _whole(value) if integer else _real(value)
+    if fits and low is not None:
+        fits = value > low if low_open else value >= low
+    if fits and high is not None:
+        fits = value < high if high_open else value <= high
+    if not fits:
+        wanted = _range(low, high, low_open, high_open, integer) + (f" {unit}" if unit else "")
+        raise ValueError(f"{where} must be {wanted}{' or null' if null else ''}, got {value!r}")
+
+
+def _flag(where: str, value: Any) -> None:
+    _require(isinstance(value, bool), f"{where} must be true or false, got {value!r}")
+
+
+def _pair(value: Any, where: str, *, low: int) -> tuple[int, int]:
+    """Two integers (y, x) in [low, MAX_SIDE_PX] pixels."""
     _require(
-        isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value),
-        f"params motion.{name} must be two integers (y, x), got {value!r}",
+        isinstance(value, (list, tuple)) and len(value) == 2
+        and all(_whole(v) and low <= v <= MAX_SIDE_PX for v in value),
+        f"{where} must be two integers (y, x) in [{low}, {MAX_SIDE_PX}] pixels, got {value!r}",
     )
     return int(value[0]), int(value[1])
 
@@ -77,25 +166,27 @@ class MotionParams:
     outlier_corr_z: float = 5.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "strides", _pair(self.strides, "strides"))
-        object.__setattr__(self, "overlaps", _pair(self.overlaps, "overlaps"))
-        _require(isinstance(self.pw_rigid, bool), "params motion.pw_rigid must be true or false")
-        _require(isinstance(self.highpass, bool), "params motion.highpass must be true or false")
-        _require(self.max_shift > 0, f"params motion.max_shift must be > 0 pixels, got {self.max_shift}")
-        _require(isinstance(self.niter_rig, int) and self.niter_rig >= 1, "params motion.niter_rig must be >= 1")
-        _require(isinstance(self.template_frames, int) and self.template_frames >= 1,
-                 "params motion.template_frames must be >= 1")
-        _require(isinstance(self.upsample_factor, int) and 1 <= self.upsample_factor <= 100,
-                 "params motion.upsample_factor must be an integer in 1..100")
-        _require(min(self.strides) >= 8, f"params motion.strides must be >= 8 pixels, got {self.strides}")
-        _require(min(self.overlaps) >= 0, f"params motion.overlaps must be >= 0, got {self.overlaps}")
-        _require(self.max_deviation_rigid >= 0, "params motion.max_deviation_rigid must be >= 0 pixels")
-        _require(isinstance(self.upsample_factor_grid, int) and 1 <= self.upsample_factor_grid <= 16,
-                 "params motion.upsample_factor_grid must be an integer in 1..16")
-        _require(self.gSig_filt is None or self.gSig_filt > 0, "params motion.gSig_filt must be > 0 or null")
-        _require(self.compress is None or self.compress > 0, "params motion.compress must be > 0 or null")
-        _require(self.outlier_shift > 0, "params motion.outlier_shift must be > 0 pixels")
-        _require(self.outlier_corr_z > 0, "params motion.outlier_corr_z must be > 0")
+        where = "params motion"
+        object.__setattr__(self, "strides", _pair(self.strides, f"{where}.strides", low=8))
+        object.__setattr__(self, "overlaps", _pair(self.overlaps, f"{where}.overlaps", low=0))
+        _flag(f"{where}.pw_rigid", self.pw_rigid)
+        _flag(f"{where}.highpass", self.highpass)
+        check_number(f"{where}.max_shift", self.max_shift, low=0, low_open=True, high=MAX_SIDE_PX, unit="pixels")
+        check_number(f"{where}.niter_rig", self.niter_rig, low=1, high=100, integer=True)
+        check_number(f"{where}.template_frames", self.template_frames, low=1, high=MAX_TEMPLATE_FRAMES,
+                     integer=True, unit="frames")
+        check_number(f"{where}.upsample_factor", self.upsample_factor, low=1, high=100, integer=True)
+        check_number(f"{where}.max_deviation_rigid", self.max_deviation_rigid, low=0, high=MAX_SIDE_PX,
+                     unit="pixels")
+        check_number(f"{where}.upsample_factor_grid", self.upsample_factor_grid, low=1, high=16, integer=True)
+        check_number(f"{where}.gSig_filt", self.gSig_filt, low=0, low_open=True, high=MAX_CELL_PX, null=True,
+                     unit="pixels")
+        check_number(f"{where}.compress", self.compress, low=0, low_open=True, high=1000, null=True,
+                     unit="robust standard deviations")
+        check_number(f"{where}.outlier_shift", self.outlier_shift, low=0, low_open=True, high=MAX_SIDE_PX,
+                     unit="pixels")
+        check_number(f"{where}.outlier_corr_z", self.outlier_corr_z, low=0, low_open=True, high=1000,
+                     unit="robust standard deviations")
 
 
 @dataclass(frozen=True)
@@ -149,29 +240,27 @@ class ExtractionParams:
     border_pix: int | None = None
 
     def __post_init__(self) -> None:
-        _require(self.gSig is None or self.gSig > 0, "params extraction.gSig must be > 0 pixels or null")
-        _require(self.gSiz is None or (isinstance(self.gSiz, int) and self.gSiz >= 3 and self.gSiz % 2 == 1),
-                 "params extraction.gSiz must be an odd integer >= 3 pixels or null")
-        _require(-1 <= self.min_corr <= 1, f"params extraction.min_corr must be in [-1, 1], got {self.min_corr}")
-        _require(self.min_pnr >= 0, f"params extraction.min_pnr must be >= 0, got {self.min_pnr}")
+        where = "params extraction"
+        check_number(f"{where}.gSig", self.gSig, low=0, low_open=True, high=MAX_CELL_PX, null=True, unit="pixels")
+        check_number(f"{where}.gSiz", self.gSiz, low=3, high=2 * MAX_CELL_PX + 1, integer=True, null=True,
+                     unit="pixels")
+        _require(self.gSiz is None or self.gSiz % 2 == 1, f"{where}.gSiz must be odd, got {self.gSiz}")
+        check_number(f"{where}.min_corr", self.min_corr, low=-1, high=1)
+        check_number(f"{where}.min_pnr", self.min_pnr, low=0)
         _require(self.background in BACKGROUND_MODELS,
-                 f"params extraction.background must be one of {BACKGROUND_MODELS}, got {self.background!r}")
-        _require(self.ring_size_factor > 0, "params extraction.ring_size_factor must be > 0")
-        _require(isinstance(self.nb, int) and self.nb >= 0, "params extraction.nb must be an integer >= 0")
-        _require(self.init in INIT_METHODS, f"params extraction.init must be one of {INIT_METHODS}, got {self.init!r}")
-        _require(self.max_components is None or (isinstance(self.max_components, int) and self.max_components >= 1),
-                 "params extraction.max_components must be an integer >= 1 or null")
-        _require(0 < self.merge_thr <= 1, f"params extraction.merge_thr must be in (0, 1], got {self.merge_thr}")
-        _require(isinstance(self.n_iterations, int) and self.n_iterations >= 1,
-                 "params extraction.n_iterations must be an integer >= 1")
-        _require(isinstance(self.min_pixels, int) and self.min_pixels >= 1,
-                 "params extraction.min_pixels must be an integer >= 1")
-        _require(isinstance(self.patch_size, int) and self.patch_size >= 32,
-                 f"params extraction.patch_size must be an integer >= 32 pixels, got {self.patch_size}")
-        _require(isinstance(self.patch_overlap, int) and 0 <= self.patch_overlap < self.patch_size // 2,
-                 "params extraction.patch_overlap must be an integer in [0, patch_size / 2)")
-        _require(self.border_pix is None or (isinstance(self.border_pix, int) and self.border_pix >= 0),
-                 "params extraction.border_pix must be an integer >= 0 or null")
+                 f"{where}.background must be one of {BACKGROUND_MODELS}, got {self.background!r}")
+        check_number(f"{where}.ring_size_factor", self.ring_size_factor, low=0, low_open=True, high=10)
+        check_number(f"{where}.nb", self.nb, low=0, high=100, integer=True)
+        _require(self.init in INIT_METHODS, f"{where}.init must be one of {INIT_METHODS}, got {self.init!r}")
+        check_number(f"{where}.max_components", self.max_components, low=1, high=MAX_COUNT, integer=True, null=True)
+        check_number(f"{where}.merge_thr", self.merge_thr, low=0, low_open=True, high=1)
+        check_number(f"{where}.n_iterations", self.n_iterations, low=1, high=100, integer=True)
+        check_number(f"{where}.min_pixels", self.min_pixels, low=1, high=MAX_SIDE_PX**2, integer=True, unit="pixels")
+        check_number(f"{where}.patch_size", self.patch_size, low=32, high=MAX_SIDE_PX, integer=True, unit="pixels")
+        check_number(f"{where}.patch_overlap", self.patch_overlap, low=0, high=self.patch_size // 2, high_open=True,
+                     integer=True, unit="pixels (patch_size / 2)")
+        check_number(f"{where}.border_pix", self.border_pix, low=0, high=MAX_SIDE_PX, integer=True, null=True,
+                     unit="pixels")
 
 
 @dataclass(frozen=True)
@@ -195,17 +284,17 @@ class DeconvolutionParams:
     optimize_g: bool = False
 
     def __post_init__(self) -> None:
+        where = "params deconvolution"
         value = self.noise_range
-        _require(isinstance(value, (list, tuple)) and len(value) == 2
-                 and all(isinstance(v, (int, float)) for v in value),
-                 f"params deconvolution.noise_range must be two numbers, got {value!r}")
+        _require(isinstance(value, (list, tuple)) and len(value) == 2 and all(_real(v) for v in value),
+                 f"{where}.noise_range must be two numbers, got {value!r}")
         object.__setattr__(self, "noise_range", (float(value[0]), float(value[1])))
-        _require(self.p in (0, 1, 2), f"params deconvolution.p must be 0, 1 or 2, got {self.p!r}")
-        _require(self.s_min >= 0, f"params deconvolution.s_min must be >= 0, got {self.s_min}")
+        _require(_whole(self.p) and self.p in (0, 1, 2), f"{where}.p must be 0, 1 or 2, got {self.p!r}")
+        check_number(f"{where}.s_min", self.s_min, low=0, unit="noise standard deviations")
         low, high = self.noise_range
         _require(0 <= low < high <= 0.5,
-                 f"params deconvolution.noise_range must satisfy 0 <= low < high <= 0.5, got {self.noise_range}")
-        _require(isinstance(self.optimize_g, bool), "params deconvolution.optimize_g must be true or false")
+                 f"{where}.noise_range must satisfy 0 <= low < high <= 0.5, got {self.noise_range}")
+        _flag(f"{where}.optimize_g", self.optimize_g)
 
 
 @dataclass(frozen=True)
@@ -221,8 +310,8 @@ class DffParams:
     percentile: float = 8.0
 
     def __post_init__(self) -> None:
-        _require(self.window_s > 0, f"params dff.window_s must be > 0 seconds, got {self.window_s}")
-        _require(0 <= self.percentile <= 100, f"params dff.percentile must be in [0, 100], got {self.percentile}")
+        check_number("params dff.window_s", self.window_s, low=0, low_open=True, high=MAX_DURATION_S, unit="seconds")
+        check_number("params dff.percentile", self.percentile, low=0, high=100)
 
 
 @dataclass(frozen=True)
@@ -246,11 +335,13 @@ class ClassificationParams:
     min_compactness: float = 0.4
 
     def __post_init__(self) -> None:
-        _require(self.min_snr >= 0, "params classification.min_snr must be >= 0")
-        _require(-1 <= self.min_spatial_corr <= 1, "params classification.min_spatial_corr must be in [-1, 1]")
-        _require(0 <= self.min_area_factor < self.max_area_factor,
-                 "params classification.min_area_factor must be >= 0 and below max_area_factor")
-        _require(0 <= self.min_compactness <= 1, "params classification.min_compactness must be in [0, 1]")
+        where = "params classification"
+        check_number(f"{where}.min_snr", self.min_snr, low=0)
+        check_number(f"{where}.min_spatial_corr", self.min_spatial_corr, low=-1, high=1)
+        check_number(f"{where}.max_area_factor", self.max_area_factor, low=0, low_open=True, high=1000)
+        check_number(f"{where}.min_area_factor", self.min_area_factor, low=0, high=self.max_area_factor,
+                     high_open=True, unit="(below max_area_factor)")
+        check_number(f"{where}.min_compactness", self.min_compactness, low=0, high=1)
 
 
 @dataclass(frozen=True)
@@ -277,7 +368,8 @@ class ProcessingParams:
 
     def __post_init__(self) -> None:
         _require(self.modality in MODALITIES, f"params 'modality' must be one of {MODALITIES}, got {self.modality!r}")
-        _require(self.cell_diameter > 0, f"params cell_diameter must be > 0 pixels, got {self.cell_diameter}")
+        check_number("params cell_diameter", self.cell_diameter, low=0, low_open=True, high=MAX_CELL_PX,
+                     unit="pixels")
         _require(self.modality == "2p" or self.extraction.init == "greedy",
                  "params extraction.init 'sparse_nmf' is for two-photon data; one-photon uses 'greedy'")
 
@@ -367,16 +459,6 @@ NOISE_STATISTICS = ("mean", "median", "max")
 ALTERNATIVES = ("two-sided", "greater", "less")
 
 
-def _real(value: Any) -> bool:
-    """A finite int or float, not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < float("inf")
-
-
-def _whole(value: Any) -> bool:
-    """An int, not a bool."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @dataclass(frozen=True)
 class TransientParams:
     """Calcium transients of each cell, from dF/F (see `element_calcium.compute.events`).
@@ -413,18 +495,16 @@ class TransientParams:
 
     def __post_init__(self) -> None:
         where = "params transients"
-        for name in ("savgol_window_s", "noise_window_s", "min_snr", "max_rise_s"):
-            value = getattr(self, name)
-            _require(_real(value) and value > 0, f"{where}.{name} must be a number > 0, got {value!r}")
-        for name in ("onset_threshold", "min_width_s"):
-            value = getattr(self, name)
-            _require(_real(value) and value >= 0, f"{where}.{name} must be a number >= 0, got {value!r}")
-        _require(_whole(self.savgol_order) and 1 <= self.savgol_order <= 5,
-                 f"{where}.savgol_order must be an integer in 1..5, got {self.savgol_order!r}")
+        for name in ("savgol_window_s", "noise_window_s", "max_rise_s"):
+            check_number(f"{where}.{name}", getattr(self, name), low=0, low_open=True, high=MAX_DURATION_S,
+                         unit="seconds")
+        check_number(f"{where}.min_width_s", self.min_width_s, low=0, high=MAX_DURATION_S, unit="seconds")
+        check_number(f"{where}.min_snr", self.min_snr, low=0, low_open=True, unit="noise standard deviations")
+        check_number(f"{where}.onset_threshold", self.onset_threshold, low=0, unit="noise standard deviations")
+        check_number(f"{where}.savgol_order", self.savgol_order, low=1, high=5, integer=True)
         _require(self.noise_statistic in NOISE_STATISTICS,
                  f"{where}.noise_statistic must be one of {NOISE_STATISTICS}, got {self.noise_statistic!r}")
-        _require(_real(self.end_fraction) and 0 <= self.end_fraction < 1,
-                 f"{where}.end_fraction must be in [0, 1), got {self.end_fraction!r}")
+        check_number(f"{where}.end_fraction", self.end_fraction, low=0, high=1, high_open=True)
 
 
 @dataclass(frozen=True)
@@ -451,22 +531,20 @@ class PeriEventParams:
     alternative: str = "two-sided"
 
     def __post_init__(self) -> None:
-        _require(_real(self.pre_s) and self.pre_s > 0,
-                 f"params peri_event.pre_s must be > 0 seconds, got {self.pre_s!r}")
-        _require(_real(self.post_s) and self.post_s > 0,
-                 f"params peri_event.post_s must be > 0 seconds, got {self.post_s!r}")
-        _require(self.resample_ms is None or (_real(self.resample_ms) and self.resample_ms > 0),
-                 f"params peri_event.resample_ms must be > 0 milliseconds or null, got {self.resample_ms}")
-        _require(_real(self.response_start_s) and _real(self.response_end_s)
-                 and 0 <= self.response_start_s < self.response_end_s <= self.post_s,
-                 "params peri_event.response_start_s and response_end_s must satisfy "
-                 f"0 <= start < end <= post_s, got ({self.response_start_s}, {self.response_end_s})")
-        _require(_whole(self.n_shuffles) and self.n_shuffles >= 1,
-                 f"params peri_event.n_shuffles must be an integer >= 1, got {self.n_shuffles!r}")
-        _require(_whole(self.seed) and self.seed >= 0,
-                 f"params peri_event.seed must be an integer >= 0, got {self.seed!r}")
+        where = "params peri_event"
+        check_number(f"{where}.pre_s", self.pre_s, low=0, low_open=True, high=MAX_PERI_EVENT_S, unit="seconds")
+        check_number(f"{where}.post_s", self.post_s, low=0, low_open=True, high=MAX_PERI_EVENT_S, unit="seconds")
+        check_number(f"{where}.resample_ms", self.resample_ms, low=1, high=1000 * MAX_PERI_EVENT_S, null=True,
+                     unit="milliseconds")
+        for name in ("response_start_s", "response_end_s"):
+            check_number(f"{where}.{name}", getattr(self, name), low=0, high=MAX_PERI_EVENT_S, unit="seconds")
+        _require(0 <= self.response_start_s < self.response_end_s <= self.post_s,
+                 f"{where}.response_start_s and response_end_s must satisfy "
+                 f"0 <= start < end <= post_s, got ({self.response_start_s!r}, {self.response_end_s!r})")
+        check_number(f"{where}.n_shuffles", self.n_shuffles, low=1, high=MAX_COUNT, integer=True)
+        check_number(f"{where}.seed", self.seed, low=0, high=2**32 - 1, integer=True)
         _require(self.alternative in ALTERNATIVES,
-                 f"params peri_event.alternative must be one of {ALTERNATIVES}, got {self.alternative!r}")
+                 f"{where}.alternative must be one of {ALTERNATIVES}, got {self.alternative!r}")
 
 
 # --- Spatiotemporal (astrocyte) event detection -----------------------------------------------------------------
@@ -543,45 +621,37 @@ class SpatialEventParams:
     def __post_init__(self) -> None:
         where = "params spatial_events"
         for name in ("use_smoothing", "use_spatial", "use_temporal", "fill_holes", "remove_objects"):
-            _require(isinstance(getattr(self, name), bool), f"{where}.{name} must be true or false")
-        _require(_whole(self.window) and self.window >= 2,
-                 f"{where}.window must be an integer >= 2 frames, got {self.window!r}")
+            _flag(f"{where}.{name}", getattr(self, name))
+        check_number(f"{where}.window", self.window, low=2, high=MAX_WINDOW_FRAMES, integer=True, unit="frames")
         _require(self.method in DELTA_METHODS, f"{where}.method must be one of {DELTA_METHODS}, got {self.method!r}")
-        _require(_real(self.smooth_sigma) and self.smooth_sigma > 0,
-                 f"{where}.smooth_sigma must be > 0 pixels, got {self.smooth_sigma!r}")
-        _require(_whole(self.smooth_radius) and self.smooth_radius >= 1,
-                 f"{where}.smooth_radius must be an integer >= 1 pixels, got {self.smooth_radius!r}")
-        _require(self.threshold is None or _real(self.threshold),
-                 f"{where}.threshold must be a finite number or null, got {self.threshold!r}")
-        _require(_real(self.spatial_threshold) and self.spatial_threshold >= 0,
-                 f"{where}.spatial_threshold must be >= 0 (noise units), got {self.spatial_threshold!r}")
-        _require(_whole(self.spatial_radius) and self.spatial_radius >= 0,
-                 f"{where}.spatial_radius must be an integer >= 0 pixels, got {self.spatial_radius!r}")
-        _require(_real(self.spatial_min_ratio) and 0 < self.spatial_min_ratio <= 1,
-                 f"{where}.spatial_min_ratio must be in (0, 1], got {self.spatial_min_ratio!r}")
-        _require(_real(self.temporal_prominence) and self.temporal_prominence > 0,
-                 f"{where}.temporal_prominence must be > 0 (noise units), got {self.temporal_prominence!r}")
-        _require(_whole(self.temporal_width) and self.temporal_width >= 1,
-                 f"{where}.temporal_width must be an integer >= 1 frames, got {self.temporal_width!r}")
-        _require(_real(self.temporal_rel_height) and 0 <= self.temporal_rel_height < 1,
-                 f"{where}.temporal_rel_height must be in [0, 1), got {self.temporal_rel_height!r}")
-        _require(_whole(self.temporal_wlen) and self.temporal_wlen >= 2,
-                 f"{where}.temporal_wlen must be an integer >= 2 frames, got {self.temporal_wlen!r}")
+        check_number(f"{where}.smooth_sigma", self.smooth_sigma, low=0, low_open=True, unit="pixels and frames")
+        check_number(f"{where}.smooth_radius", self.smooth_radius, low=1, high=MAX_CELL_PX, integer=True,
+                     unit="pixels and frames")
+        check_number(f"{where}.threshold", self.threshold, null=True)
+        check_number(f"{where}.spatial_threshold", self.spatial_threshold, low=0, unit="(noise units)")
+        check_number(f"{where}.spatial_radius", self.spatial_radius, low=0, high=MAX_CELL_PX, integer=True,
+                     unit="pixels")
+        check_number(f"{where}.spatial_min_ratio", self.spatial_min_ratio, low=0, low_open=True, high=1)
+        check_number(f"{where}.temporal_prominence", self.temporal_prominence, low=0, low_open=True,
+                     unit="(noise units)")
+        check_number(f"{where}.temporal_width", self.temporal_width, low=1, high=MAX_WINDOW_FRAMES, integer=True,
+                     unit="frames")
+        check_number(f"{where}.temporal_rel_height", self.temporal_rel_height, low=0, high=1, high_open=True)
+        check_number(f"{where}.temporal_wlen", self.temporal_wlen, low=2, high=MAX_WINDOW_FRAMES, integer=True,
+                     unit="frames")
         _require(self.comb_type in COMB_TYPES, f"{where}.comb_type must be one of {COMB_TYPES}, got {self.comb_type!r}")
         _require(self.threshold is not None or self.use_spatial or self.use_temporal,
                  f"{where} needs use_spatial or use_temporal to be true, or a threshold")
-        _require(_whole(self.exclude_border) and self.exclude_border >= 0,
-                 f"{where}.exclude_border must be an integer >= 0 pixels, got {self.exclude_border!r}")
-        _require(_whole(self.area_threshold) and self.area_threshold >= 1,
-                 f"{where}.area_threshold must be an integer >= 1 pixels, got {self.area_threshold!r}")
-        _require(_whole(self.min_size) and self.min_size >= 1,
-                 f"{where}.min_size must be an integer >= 1 voxels, got {self.min_size!r}")
-        _require(self.connectivity in (1, 2, 3) and _whole(self.connectivity),
+        check_number(f"{where}.exclude_border", self.exclude_border, low=0, high=MAX_SIDE_PX, integer=True,
+                     unit="pixels")
+        check_number(f"{where}.area_threshold", self.area_threshold, low=1, high=MAX_SIDE_PX**2, integer=True,
+                     unit="pixels")
+        check_number(f"{where}.min_size", self.min_size, low=1, integer=True, unit="voxels")
+        _require(_whole(self.connectivity) and self.connectivity in (1, 2, 3),
                  f"{where}.connectivity must be 1, 2 or 3, got {self.connectivity!r}")
-        _require(_whole(self.ring_width) and self.ring_width >= 1,
-                 f"{where}.ring_width must be an integer >= 1 pixels, got {self.ring_width!r}")
-        _require(_whole(self.noise_frames) and self.noise_frames >= 2,
-                 f"{where}.noise_frames must be an integer >= 2 frames, got {self.noise_frames!r}")
+        check_number(f"{where}.ring_width", self.ring_width, low=1, high=MAX_CELL_PX, integer=True, unit="pixels")
+        check_number(f"{where}.noise_frames", self.noise_frames, low=2, high=MAX_WINDOW_FRAMES, integer=True,
+                     unit="frames")
 
 
 
@@ -634,14 +704,11 @@ def _check_tree(where: str, params: Any, metrics: tuple[str, ...]) -> None:
              f"{where}.method must be one of {LINKAGE_METHODS}, got {params.method!r}")
     _require(params.method != "ward" or params.metric == "euclidean",
              f"{where}.method 'ward' needs metric 'euclidean', got {params.metric!r}")
-    _require(params.n_clusters is None or (_whole(params.n_clusters) and params.n_clusters >= 1),
-             f"{where}.n_clusters must be an integer >= 1 or null, got {params.n_clusters!r}")
-    _require(params.threshold is None or (_real(params.threshold) and params.threshold >= 0),
-             f"{where}.threshold must be a number >= 0 or null, got {params.threshold!r}")
+    check_number(f"{where}.n_clusters", params.n_clusters, low=1, high=MAX_COUNT, integer=True, null=True)
+    check_number(f"{where}.threshold", params.threshold, low=0, null=True, unit="(linkage distance)")
     _require(params.n_clusters is None or params.threshold is None,
              f"{where} takes n_clusters or threshold, not both")
-    _require(_whole(params.max_clusters) and params.max_clusters >= 2,
-             f"{where}.max_clusters must be an integer >= 2, got {params.max_clusters!r}")
+    check_number(f"{where}.max_clusters", params.max_clusters, low=2, high=1000, integer=True)
 
 
 @dataclass(frozen=True)
@@ -686,16 +753,13 @@ class CellClusteringParams:
         where = "params cell_clustering"
         _require(self.signal in CELL_SIGNALS, f"{where}.signal must be one of {CELL_SIGNALS}, got {self.signal!r}")
         _require(self.psd in PSD_METHODS, f"{where}.psd must be one of {PSD_METHODS}, got {self.psd!r}")
-        _require(_real(self.segment_s) and self.segment_s > 0,
-                 f"{where}.segment_s must be > 0 seconds, got {self.segment_s!r}")
-        _require(self.max_freq_hz is None or (_real(self.max_freq_hz) and self.max_freq_hz > 0),
-                 f"{where}.max_freq_hz must be > 0 Hz or null, got {self.max_freq_hz!r}")
+        check_number(f"{where}.segment_s", self.segment_s, low=0, low_open=True, high=MAX_DURATION_S, unit="seconds")
+        check_number(f"{where}.max_freq_hz", self.max_freq_hz, low=0, low_open=True, null=True, unit="Hz")
         _require(self.scale in PSD_SCALES, f"{where}.scale must be one of {PSD_SCALES}, got {self.scale!r}")
         _check_tree(where, self, CELL_METRICS)
         _require(self.metric != "cosine" or self.scale == "power",
                  f"{where}.metric 'cosine' needs scale 'power', got {self.scale!r}")
-        _require(_real(self.silent_fraction) and 0 <= self.silent_fraction < 1,
-                 f"{where}.silent_fraction must be in [0, 1), got {self.silent_fraction!r}")
+        check_number(f"{where}.silent_fraction", self.silent_fraction, low=0, high=1, high_open=True)
 
 
 @dataclass(frozen=True)
@@ -731,10 +795,11 @@ class EventClusteringParams:
     def __post_init__(self) -> None:
         where = "params event_clustering"
         object.__setattr__(self, "normalize", normalization_steps(self.normalize, f"{where}.normalize"))
-        _require(self.length in LENGTH_RULES or (_whole(self.length) and self.length >= 2),
-                 f"{where}.length must be an integer >= 2 frames or one of {LENGTH_RULES}, got {self.length!r}")
+        if self.length not in LENGTH_RULES:
+            check_number(f"{where}.length", self.length, low=2, high=MAX_WINDOW_FRAMES, integer=True,
+                         unit=f"frames or one of {LENGTH_RULES}")
         _require(self.pad_mode in PAD_MODES, f"{where}.pad_mode must be one of {PAD_MODES}, got {self.pad_mode!r}")
-        _require(_real(self.pad_value), f"{where}.pad_value must be a finite number, got {self.pad_value!r}")
+        check_number(f"{where}.pad_value", self.pad_value)
         _check_tree(where, self, EVENT_METRICS)
 
 

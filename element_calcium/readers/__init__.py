@@ -14,10 +14,17 @@ import pathlib
 
 from element_calcium.readers.bruker import is_bruker_folder, read_bruker
 from element_calcium.readers.miniscope import find_v4_device_folder, is_v3_folder, read_miniscope_v3, read_miniscope_v4
-from element_calcium.readers.movie import Movie, RawRecording, RecordingMetadata, count_dropped_frames
+from element_calcium.readers.movie import (
+    MAX_FPS,
+    Movie,
+    RawRecording,
+    RecordingMetadata,
+    count_dropped_frames,
+)
 from element_calcium.readers.tiff import read_scanimage, read_tiff, scanimage_frame_data, tiff_files
 
 __all__ = [
+    "MAX_FPS",
     "SOFTWARE",
     "Movie",
     "RawRecording",
@@ -59,12 +66,12 @@ def read_recording(folder: str | os.PathLike, *, software: str | None = None, fp
     """Open the recording in ``folder`` without reading its frames.
 
     software: one of ``SOFTWARE``; None detects it (``detect_software``).
-    fps: frame rate in Hz of plain TIFF stacks, which is required there; the other formats
-    record their own frame rate, and passing fps for them raises ValueError. None or NaN (a
-    database null) means not given.
+    fps: frame rate in Hz of plain TIFF stacks, which is required there (a finite number in
+    (0, ``MAX_FPS``]); the other formats record their own frame rate, and passing fps for them
+    raises ValueError. None or NaN (a database null) means not given.
     """
     folder = _existing_folder(folder)
-    fps = None if fps is None or math.isnan(fps) else float(fps)
+    fps = None if isinstance(fps, float) and math.isnan(fps) else fps
     software = detect_software(folder) if software is None else software
     if software not in SOFTWARE:
         raise ValueError(f"software must be one of {SOFTWARE}, got {software!r}")

@@ -18,7 +18,14 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from element_calcium.readers.movie import RawRecording, RecordingMetadata, count_dropped_frames, timestamp_fps
+from element_calcium.readers.movie import (
+    RawRecording,
+    RecordingMetadata,
+    check_fps,
+    check_frame_times,
+    count_dropped_frames,
+    timestamp_fps,
+)
 from element_calcium.readers.tiff import TiffFileInfo, TiffSegment, scan_tiff
 
 PV_ROOT = b"<PVScan"
@@ -49,10 +56,11 @@ def read_bruker(folder: pathlib.Path) -> RawRecording:
     volumes, channels = _volumes(sequences, xml_path)
     nplanes = len(volumes[0])
     times = np.array([volume[0].time for volume in volumes], dtype=np.float64)
+    check_frame_times(times, source=f"{xml_path} (Frame times)")
     timestamps = times - times[0]
     frame_period = _positive(state.get("framePeriod"))
     if nplanes == 1 and frame_period is not None:
-        fps = 1.0 / frame_period
+        fps = check_fps(1.0 / frame_period, source=f"{xml_path}: 1 / framePeriod")
     else:
         fps = timestamp_fps(timestamps, source=xml_path)
 

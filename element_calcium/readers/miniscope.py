@@ -23,7 +23,14 @@ import warnings
 import cv2
 import numpy as np
 
-from element_calcium.readers.movie import RawRecording, RecordingMetadata, count_dropped_frames, timestamp_fps
+from element_calcium.readers.movie import (
+    RawRecording,
+    RecordingMetadata,
+    check_fps,
+    check_frame_times,
+    count_dropped_frames,
+    timestamp_fps,
+)
 
 V4_METADATA = "metaData.json"
 V4_TIMESTAMPS = "timeStamps.csv"
@@ -158,6 +165,7 @@ def read_miniscope_v4(folder: pathlib.Path) -> RawRecording:
     if V4_TIME_COLUMN not in columns:
         raise ValueError(f"{timestamps_path}: no '{V4_TIME_COLUMN}' column in the header {columns}")
     stamps_ms = table[:, columns.index(V4_TIME_COLUMN)]
+    check_frame_times(stamps_ms / 1000.0, source=timestamps_path, rows=np.arange(1, len(stamps_ms) + 1))
     timestamps = (stamps_ms - stamps_ms[0]) / 1000.0
 
     segments = [AviSegment(p) for p in _numbered_files(device, _V4_AVI, first=0, name="{}.avi")]
@@ -229,11 +237,12 @@ def read_miniscope_v3(folder: pathlib.Path) -> RawRecording:
             f"{timestamps_path}: {problem} as many frames as the msCam files ({total}); frames per camera: {counts}"
         )
     camera = matching[0]
-    rows = table[cameras == camera]
-    rows = rows[np.argsort(rows[:, columns.index("frameNum")], kind="stable")]
-    clock_ms = rows[:, columns.index("sysClock")].astype(np.float64)
+    data_rows = np.flatnonzero(cameras == camera)
+    data_rows = data_rows[np.argsort(table[data_rows, columns.index("frameNum")], kind="stable")]
+    clock_ms = table[data_rows, columns.index("sysClock")].astype(np.float64)
     if len(clock_ms) < 3:
         raise ValueError(f"{timestamps_path}: camera {camera} has {len(clock_ms)} frames; at least 3 are needed")
+    check_frame_times(clock_ms[1:] / 1000.0, source=timestamps_path, rows=data_rows[1:] + 1)
     clock_ms[0] = clock_ms[1] - np.median(np.diff(clock_ms[1:]))
     timestamps = (clock_ms - clock_ms[0]) / 1000.0
 
@@ -345,8 +354,7 @@ def _nominal_fps(meta: dict, path: pathlib.Path, *, measured: float) -> float:
         fps = float(text[:-3] if text.upper().endswith("FPS") else text)
     except ValueError:
         raise ValueError(f"{path}: frameRate {raw!r} is not a frame rate") from None
-    if not fps > 0:
-        raise ValueError(f"{path}: frameRate {raw!r} is not positive")
+    fps = check_fps(fps, source=f"{path}: frameRate")
     mismatch = abs(measured - fps) / fps
     message = f"{path}: frameRate {fps:g} Hz but the timestamps run at {measured:.3f} Hz"
     if mismatch > FPS_ERROR_TOLERANCE:

@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 DROP_GAP_FACTOR = 1.5
+MAX_FPS = 10_000.0  # (Hz) no camera or scanner of calcium imaging runs faster; a larger rate is a typo or a bad file
 
 
 class Segment(Protocol):
@@ -51,21 +52,65 @@ def count_dropped_frames(timestamps: np.ndarray) -> int:
     return int(np.sum(np.maximum(np.rint(gaps / median) - 1, 0)))
 
 
+def check_frame_times(timestamps: np.ndarray, *, source: object, rows: np.ndarray | None = None) -> None:
+    """Refuse frame times that are not finite numbers or do not increase from frame to frame.
+
+    timestamps: (T,) seconds. source: the file (or setting) they were read from, named in the message.
+    rows: (T,) the 1-based data row of ``source`` that holds each frame's time, named in the message;
+    None names the 0-based frames instead.
+
+    Raises:
+        ValueError: naming ``source`` and the rows (or frames) of the first few bad times.
+    """
+    times = np.asarray(timestamps, dtype=np.float64)
+    if rows is None:
+        label, numbers = "frame(s)", np.arange(times.size)
+    else:
+        label, numbers = "data row(s)", np.asarray(rows)
+    not_numbers = ~np.isfinite(times)
+    if not_numbers.any():
+        raise ValueError(f"{source}: frame times are not finite numbers in {label} {_listed(numbers[not_numbers])}")
+    backwards = np.flatnonzero(np.diff(times) <= 0) + 1
+    if backwards.size:
+        first = backwards[0]
+        raise ValueError(
+            f"{source}: frame times do not increase in {label} {_listed(numbers[backwards])} (the first is "
+            f"{times[first]:.6g} s after {times[first - 1]:.6g} s); the file is damaged or was edited"
+        )
+
+
+def check_fps(fps: object, *, source: object) -> float:
+    """``fps`` as a float when it is a frame rate: a finite number of Hz in (0, ``MAX_FPS``].
+
+    Raises:
+        ValueError: naming ``source`` (where the rate came from, e.g. ``"<file>: frameRate"``) and the value.
+    """
+    is_number = isinstance(fps, (int, float, np.number)) and not isinstance(fps, (bool, np.bool_))
+    if not (is_number and np.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise ValueError(f"{source} {fps!r} is not a frame rate: give a finite number of Hz in (0, {MAX_FPS:g}]")
+    return float(fps)
+
+
 def timestamp_fps(timestamps: np.ndarray, *, source: pathlib.Path) -> float:
     """Frame rate in Hz measured from ``timestamps`` (T,) seconds.
 
     1 / the mean of the intervals up to 1.5 x the median interval: gaps left by dropped frames
     are excluded, and averaging undoes the rounding of millisecond clocks. Raises ValueError
-    naming ``source`` when there are fewer than two timestamps or they do not increase.
+    naming ``source`` when there are fewer than two timestamps, or they are not finite or do not
+    increase (`check_frame_times`).
     """
     if len(timestamps) < 2:
         raise ValueError(f"{source}: need at least 2 timestamps to measure the frame rate, found {len(timestamps)}")
+    check_frame_times(timestamps, source=source)
     intervals = np.diff(np.asarray(timestamps, dtype=np.float64))
     median = float(np.median(intervals))
-    if not median > 0:
-        raise ValueError(f"{source}: timestamps do not increase (median interval {median} s)")
-    regular = intervals[(intervals > 0) & (intervals <= DROP_GAP_FACTOR * median)]
-    return 1.0 / float(np.mean(regular))
+    regular = intervals[intervals <= DROP_GAP_FACTOR * median]
+    return check_fps(1.0 / float(np.mean(regular)), source=f"{source}: the frame rate of the timestamps")
+
+
+def _listed(numbers: np.ndarray) -> str:
+    """The first few of ``numbers``, comma-separated."""
+    return ", ".join(str(int(n)) for n in numbers[:10]) + (", ..." if len(numbers) > 10 else "")
 
 
 @dataclass(frozen=True, eq=False)

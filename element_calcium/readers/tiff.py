@@ -2,9 +2,16 @@
 
 Files of one recording are the folder's ``*.tif``/``*.tiff`` in natural order (``2`` before
 ``10``); each page is one frame. Plain TIFF carries no frame rate, so the caller gives it.
+A plain stack whose writer named more axes than time (tifffile's ``metadata={'axes': 'TZYX'}``,
+ImageJ hyperstacks, OME-TIFF) is read as planes (``Z``) and channels (``C``), time slowest; a
+stack of several unnamed axes is refused, as its planes cannot be told from its channels.
 ScanImage files interleave pages channel-fastest, then plane, then time; the frame rate,
 channels saved and planes come from the ScanImage metadata (``SI.*`` keys), and the frame
 times from each page's ``frameTimestamps_sec`` description when present.
+
+Pixel types: integer pixels (8 to 64 bits) and float32 are read as stored; float16 and float64
+are read as float32 (its 24-bit precision exceeds any imaging detector's); other types (1-bit
+black-and-white, complex) are not intensities and are refused.
 
 Opening counts the pages of every file, reads page descriptions (ScanImage) and decodes the
 last page of each file only.
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import pathlib
 import re
 import warnings
@@ -23,7 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 import tifffile
 
-from element_calcium.readers.movie import RawRecording, RecordingMetadata, count_dropped_frames
+from element_calcium.readers.movie import (
+    RawRecording,
+    RecordingMetadata,
+    check_fps,
+    check_frame_times,
+    count_dropped_frames,
+)
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 _SCANIMAGE_TIMESTAMP = re.compile(r"frameTimestamps_sec\s*=\s*([-+0-9.eE]+)")
@@ -40,11 +54,58 @@ class TiffFileInfo:
     dtype: np.dtype
 
 
+@dataclass(frozen=True)
+class StackLayout:
+    """The order of the pages of one time point of a plain TIFF stack.
+
+    Attributes:
+        axes: the axes within a time point, slowest first: ``""`` (one page per frame) or an
+            order of ``"Z"`` (planes) and ``"C"`` (channels), e.g. ``"ZC"`` in an ImageJ hyperstack.
+        sizes: the length of each of those axes.
+    """
+
+    axes: str = ""
+    sizes: tuple[int, ...] = ()
+
+    @property
+    def nplanes(self) -> int:
+        return self.sizes[self.axes.index("Z")] if "Z" in self.axes else 1
+
+    @property
+    def nchannels(self) -> int:
+        return self.sizes[self.axes.index("C")] if "C" in self.axes else 1
+
+    def page(self, *, channel: int, plane: int) -> int:
+        """Index of the page of ``channel`` and ``plane`` within a time point."""
+        index = {"Z": plane, "C": channel}
+        offset = 0
+        for axis, size in zip(self.axes, self.sizes, strict=True):
+            offset = offset * size + index[axis]
+        return offset
+
+
+def pixel_type(dtype: np.dtype, path: pathlib.Path) -> np.dtype:
+    """The type a movie of ``dtype`` pages is read as: integers and float32 as stored, other floats as float32.
+
+    Raises:
+        ValueError: naming ``path``, for pixels that are not intensities (1-bit, complex, ...).
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        return dtype
+    if dtype.kind == "f":
+        return np.dtype(np.float32)
+    what = "1-bit black-and-white (a mask)" if dtype.kind == "b" else f"of type {dtype}"
+    raise ValueError(
+        f"{path}: pixels are {what}, not intensities; save the movie with integer (8 or 16 bit) or float pixels"
+    )
+
+
 class TiffSegment:
     """Every ``step``-th page of one TIFF file from page ``first``: one channel/plane as frames.
 
-    info gives the file and its page size and dtype. Reads decode only the pages asked for;
-    the file stays open between reads.
+    info gives the file and its page size and dtype. Reads decode only the pages asked for,
+    as ``pixel_type(info.dtype)``; the file stays open between reads.
     """
 
     def __init__(self, info: TiffFileInfo, *, nframes: int, first: int = 0, step: int = 1):
@@ -52,7 +113,8 @@ class TiffSegment:
         self.nframes = nframes
         self.height = info.height
         self.width = info.width
-        self.dtype = info.dtype
+        self.dtype = pixel_type(info.dtype, info.path)
+        self._stored = np.dtype(info.dtype)
         self._first = first
         self._step = step
         self._tif: tifffile.TiffFile | None = None
@@ -66,12 +128,12 @@ class TiffSegment:
             data = self._tif.asarray(key=pages)
         except Exception as exc:  # tifffile raises many kinds of error on damaged files
             raise ValueError(f"{self.path}: pages {pages.start}:{pages.stop} do not decode ({exc})") from exc
-        if data.shape[-2:] != (self.height, self.width) or data.dtype != self.dtype:
+        if data.shape[-2:] != (self.height, self.width) or data.dtype != self._stored:
             raise ValueError(
                 f"{self.path}: pages are {data.shape[-2]}x{data.shape[-1]} {data.dtype}, "
-                f"expected {self.height}x{self.width} {self.dtype}"
+                f"expected {self.height}x{self.width} {self._stored}"
             )
-        return data.reshape(stop - start, self.height, self.width)
+        return data.reshape(stop - start, self.height, self.width).astype(self.dtype, copy=False)
 
     def close(self) -> None:
         """Close the file; the next read reopens it."""
@@ -107,18 +169,33 @@ def scanimage_frame_data(path: pathlib.Path) -> dict | None:
 
 
 def read_tiff(folder: pathlib.Path, *, fps: float | None) -> RawRecording:
-    """Open a folder of plain TIFF stacks, one frame per page, recorded at ``fps`` Hz."""
+    """Open a folder of plain TIFF stacks recorded at ``fps`` Hz: one page per frame, or per frame, plane and
+    channel where the stack names those axes (`stack_layout`)."""
     if fps is None:
         raise ValueError(f"{folder}: plain TIFF files carry no frame rate; pass fps= (Hz)")
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    fps = check_fps(fps, source=f"{folder}: fps")
     infos = [scan_tiff(p) for p in _require_tiffs(folder)]
-    segments = [TiffSegment(info, nframes=info.npages) for info in infos]
-    nframes = sum(info.npages for info in infos)
+    layout = stack_layout(infos[0])
+    for info in infos[1:]:
+        other = stack_layout(info)
+        if other != layout:
+            raise ValueError(f"{info.path}: {_describe(other)} per time point, but {infos[0].path} holds "
+                             f"{_describe(layout)}; the files are not one recording")
+    per_volume = layout.nchannels * layout.nplanes
+    counts = [info.npages // per_volume for info in infos]
+    segments = {
+        (channel, plane): [
+            TiffSegment(info, nframes=n, first=layout.page(channel=channel, plane=plane), step=per_volume)
+            for info, n in zip(infos, counts, strict=True)
+        ]
+        for channel in range(layout.nchannels)
+        for plane in range(layout.nplanes)
+    }
+    nframes = sum(counts)
     metadata = RecordingMetadata(
         software="TIFF",
-        nchannels=1,
-        nplanes=1,
+        nchannels=layout.nchannels,
+        nplanes=layout.nplanes,
         nframes=nframes,
         height=infos[0].height,
         width=infos[0].width,
@@ -126,8 +203,9 @@ def read_tiff(folder: pathlib.Path, *, fps: float | None) -> RawRecording:
         timestamps=np.arange(nframes) / float(fps),
         dropped_frames=0,
         files=tuple(info.path for info in infos),
+        extra={"stack_axes": "T" + layout.axes + "YX"} if layout.axes else {},
     )
-    return RawRecording(metadata, {(0, 0): segments})
+    return RawRecording(metadata, segments)
 
 
 def read_scanimage(folder: pathlib.Path) -> RawRecording:
@@ -139,9 +217,7 @@ def read_scanimage(folder: pathlib.Path) -> RawRecording:
     nchannels = _count_channels(frame_data.get("SI.hChannels.channelSave", 1), files[0])
     nplanes = _count_planes(frame_data)
     rate_key = "SI.hRoiManager.scanVolumeRate" if nplanes > 1 else "SI.hRoiManager.scanFrameRate"
-    fps = frame_data.get(rate_key)
-    if not isinstance(fps, (int, float)) or not fps > 0:
-        raise ValueError(f"{files[0]}: ScanImage metadata has no valid {rate_key} ({fps!r})")
+    fps = check_fps(frame_data.get(rate_key), source=f"{files[0]}: ScanImage {rate_key}")
 
     infos = [scan_tiff(p) for p in files]
     per_volume = nchannels * nplanes
@@ -211,10 +287,49 @@ def scan_tiff(path: pathlib.Path) -> TiffFileInfo:
     if problems:
         raise ValueError(f"{path}: broken chain of TIFF pages ({problems[0]}); the file is truncated or corrupt")
     if last.ndim != 2 or len(first.shape) != 2:
-        raise ValueError(f"{path}: pages are {first.shape}, not 2-D grey frames")
+        raise ValueError(
+            f"{path}: pages are {first.shape}, not 2-D grey frames (a colour image, or a stack saved as samples "
+            "per pixel); save one grey (height, width) page per frame, plane and channel"
+        )
     if last.shape != first.shape:
         raise ValueError(f"{path}: the last page is {last.shape}, the first {first.shape}")
+    pixel_type(first.dtype, path)
     return TiffFileInfo(path, npages, int(first.shape[0]), int(first.shape[1]), np.dtype(first.dtype))
+
+
+def stack_layout(info: TiffFileInfo) -> StackLayout:
+    """The planes and channels of the pages of a plain TIFF stack, from the axes its writer named.
+
+    One axis besides (Y, X), named or not, is time. More axes must be named, time first, then
+    planes ``Z`` and channels ``C`` in either order (tifffile's ``metadata={'axes': 'TZYX'}``, ImageJ
+    hyperstacks, OME-TIFF), and must account for every page of the file.
+
+    Raises:
+        ValueError: naming the file, for unnamed or unknown axes, or axes that do not match its pages.
+    """
+    try:
+        with _open_pages(info.path) as tif:
+            series = tif.series[0]
+            axes, shape = series.axes, tuple(int(n) for n in series.shape)
+    except Exception as exc:  # tifffile raises many kinds of error on damaged files
+        raise ValueError(f"{info.path}: not a readable TIFF file ({exc})") from exc
+    outer, sizes = axes[:-2], shape[:-2]
+    if len(outer) <= 1:
+        return StackLayout()
+    if outer[0] != "T" or not set(outer[1:]) <= {"Z", "C"} or len(set(outer)) != len(outer):
+        raise ValueError(
+            f"{info.path}: a {len(shape)}-D stack of shape {shape} with axes {axes!r}; name its axes time first, "
+            "then planes Z and channels C (tifffile.imwrite(path, stack, metadata={'axes': 'TZYX'}), or an "
+            "ImageJ hyperstack), or save one (time, height, width) stack per plane"
+        )
+    if math.prod(sizes) != info.npages:
+        raise ValueError(f"{info.path}: its axes {axes!r} {shape} describe {math.prod(sizes)} pages, "
+                         f"but the file holds {info.npages}")
+    return StackLayout(outer[1:], sizes[1:])
+
+
+def _describe(layout: StackLayout) -> str:
+    return f"{layout.nplanes} plane(s) x {layout.nchannels} channel(s)"
 
 
 def _frame_timestamps(infos: list[TiffFileInfo], counts: list[int], step: int) -> np.ndarray | None:
@@ -233,6 +348,7 @@ def _frame_timestamps(infos: list[TiffFileInfo], counts: list[int], step: int) -
                 return None
             stamps.append(float(match.group(1)))
     timestamps = np.array(stamps, dtype=np.float64)
+    check_frame_times(timestamps, source=f"{infos[0].path} (frameTimestamps_sec of the pages)")
     return timestamps - timestamps[0]
 
 

@@ -343,6 +343,39 @@ def test_v4_timestamp_count_mismatch(v4_copy):
         read_recording(folder)
 
 
+def _set_v4_time(csv, data_row: int, value: str) -> None:
+    lines = csv.read_text().splitlines()
+    fields = lines[data_row].split(",")
+    fields[1] = value
+    lines[data_row] = ",".join(fields)
+    csv.write_text("\n".join(lines) + "\n")
+
+
+def test_v4_time_going_backwards_is_refused_with_its_row(v4_copy):
+    folder, device = v4_copy
+    _set_v4_time(device / "timeStamps.csv", 30, "500")  # frame 29 at 0.5 s, between frames near 1.5 s
+    with pytest.raises(ValueError, match=r"timeStamps\.csv: frame times do not increase in data row\(s\) 30 "
+                                         r"\(the first is 0\.5 s after 1\.55 s\)"):
+        read_recording(folder)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_v4_time_that_is_not_a_number_is_refused_with_its_row(v4_copy, value):
+    folder, device = v4_copy
+    _set_v4_time(device / "timeStamps.csv", 12, value)
+    with pytest.raises(ValueError, match=r"timeStamps\.csv: frame times are not finite numbers in data row\(s\) 12$"):
+        read_recording(folder)
+
+
+def test_v4_repeated_time_is_refused(v4_copy):
+    folder, device = v4_copy
+    csv = device / "timeStamps.csv"
+    previous = csv.read_text().splitlines()[8].split(",")[1]
+    _set_v4_time(csv, 9, previous)
+    with pytest.raises(ValueError, match=r"do not increase in data row\(s\) 9 "):
+        read_recording(folder)
+
+
 @pytest.mark.parametrize("name", ["5.avi", "10.avi"])
 def test_v4_truncated_avi(v4_copy, name):
     folder, device = v4_copy
@@ -473,6 +506,19 @@ def test_v3_non_numeric(v3_copy):
     lines[4] = "1\t3\tnan?\t0"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match=r"timestamp\.dat: malformed table"):
+        read_recording(v3_copy)
+
+
+def test_v3_clock_going_backwards_is_refused_with_its_row(v3_copy):
+    path = v3_copy / "timestamp.dat"
+    lines = path.read_text().splitlines()
+    scope_rows = [i for i, line in enumerate(lines) if line.startswith("1\t")]
+    row = scope_rows[20]
+    fields = lines[row].split("\t")
+    fields[2] = str(int(lines[scope_rows[2]].split("\t")[2]))
+    lines[row] = "\t".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"timestamp\.dat: frame times do not increase in data row\(s\) {row} \(the first"):
         read_recording(v3_copy)
 
 

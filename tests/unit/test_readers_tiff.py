@@ -81,8 +81,9 @@ def test_plain_tiff_needs_fps(tmp_path, frames):
     written = write_tiff(tmp_path / "t", frames, fps=FPS)
     with pytest.raises(ValueError, match=f"{written.path.name}: plain TIFF files carry no frame rate; pass fps="):
         read_recording(written.path)
-    with pytest.raises(ValueError, match="fps must be positive"):
-        read_recording(written.path, fps=0.0)
+    for bad in (0.0, -5.0, float("inf"), 1e9, True, "20"):
+        with pytest.raises(ValueError, match=r"t: fps .* is not a frame rate: give a finite number of Hz"):
+            read_recording(written.path, fps=bad)
 
 
 def test_tiff_chunks_use_bounded_memory(tmp_path):
@@ -270,3 +271,81 @@ def test_nan_fps_means_not_given(tmp_path, frames):
     written = write_tiff(tmp_path / "t", frames[:3], fps=FPS)
     with pytest.raises(ValueError, match="pass fps="):
         read_recording(written.path, fps=float("nan"))
+
+
+# ----------------------------------------------------------------------------- pixel types and planes
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16])
+def test_other_float_pixels_are_read_as_float32(tmp_path, frames, dtype):
+    data = (frames[:6] / 7.0).astype(dtype)
+    tifffile.imwrite(tmp_path / "f.tif", data, photometric="minisblack")
+    movie = read_recording(tmp_path, fps=FPS).movie()
+    assert movie.dtype == np.float32
+    assert np.array_equal(movie.read(0, 6), data.astype(np.float32))
+
+
+def test_integer_and_float32_pixels_are_read_as_stored(tmp_path, frames):
+    for dtype in (np.int8, np.int32, np.uint32, np.float32):
+        folder = tmp_path / np.dtype(dtype).name
+        folder.mkdir()
+        tifffile.imwrite(folder / "m.tif", (frames[:4] % 100).astype(dtype), photometric="minisblack")
+        assert read_recording(folder, fps=FPS).movie().dtype == dtype
+
+
+@pytest.mark.parametrize(("data", "named"), [
+    (np.zeros((4, 8, 8), bool), r"1-bit black-and-white \(a mask\)"),
+    (np.zeros((4, 8, 8), np.complex64), "of type complex64"),
+])
+def test_pixels_that_are_not_intensities_are_refused(tmp_path, data, named):
+    tifffile.imwrite(tmp_path / "m.tif", data, photometric="minisblack")
+    with pytest.raises(ValueError, match=rf"m\.tif: pixels are {named}, not intensities; save the movie with"):
+        read_recording(tmp_path, fps=FPS)
+
+
+def test_stack_with_named_planes_is_read_as_planes(tmp_path):
+    data = np.random.default_rng(1).integers(0, 4000, (5, 7, 16, 20), dtype=np.uint16)  # (T, Z, H, W)
+    tifffile.imwrite(tmp_path / "m.tif", data, photometric="minisblack", metadata={"axes": "TZYX"})
+    recording = read_recording(tmp_path, fps=FPS)
+    meta = recording.metadata
+    assert (meta.nframes, meta.nplanes, meta.nchannels) == (5, 7, 1)
+    assert np.allclose(meta.timestamps, np.arange(5) / FPS)
+    for plane in range(7):
+        check_movie_small(recording.movie(plane=plane), data[:, plane])
+
+
+def test_imagej_hyperstack_planes_and_channels(tmp_path):
+    data = np.random.default_rng(2).integers(0, 250, (6, 3, 2, 16, 20), dtype=np.uint8)  # (T, Z, C, H, W)
+    files = [tmp_path / "a_1.tif", tmp_path / "a_2.tif"]
+    tifffile.imwrite(files[0], data[:4], imagej=True, metadata={"axes": "TZCYX"})
+    tifffile.imwrite(files[1], data[4:], imagej=True, metadata={"axes": "TZCYX"})
+    recording = read_recording(tmp_path, fps=FPS)
+    assert (recording.metadata.nframes, recording.metadata.nplanes, recording.metadata.nchannels) == (6, 3, 2)
+    for plane in range(3):
+        for channel in range(2):
+            check_movie_small(recording.movie(channel=channel, plane=plane), data[:, plane, channel])
+
+
+def test_stack_of_unnamed_axes_is_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "m.tif", np.zeros((5, 7, 16, 20), np.uint16), photometric="minisblack")  # axes unnamed
+    with pytest.raises(ValueError, match=r"m\.tif: a 4-D stack of shape \(5, 7, 16, 20\) with axes 'QQYX'; "
+                                         r"name its axes time first"):
+        read_recording(tmp_path, fps=FPS)
+
+
+def test_files_with_different_planes_are_refused(tmp_path):
+    for name, shape in (("a_1.tif", (2, 3, 8, 8)), ("a_2.tif", (3, 2, 8, 8))):
+        tifffile.imwrite(tmp_path / name, np.zeros(shape, np.uint16), photometric="minisblack",
+                         metadata={"axes": "TZYX"})
+    with pytest.raises(ValueError, match=r"a_2\.tif: 2 plane\(s\) x 1 channel\(s\) per time point, but .*a_1\.tif "
+                                         r"holds 3 plane\(s\)"):
+        read_recording(tmp_path, fps=FPS)
+
+
+def test_scanimage_times_going_backwards_are_refused(tmp_path):
+    data = np.zeros((6, 1, 1, 8, 8), dtype=np.uint16)
+    stamps = np.array([0.0, 0.1, 0.2, 0.05, 0.4, 0.5])
+    folder = write_scanimage_volumes(tmp_path / "d", data, timestamps=stamps)
+    with pytest.raises(ValueError, match=r"file_1\.tif \(frameTimestamps_sec of the pages\): frame times do not "
+                                         r"increase in frame\(s\) 3 "):
+        read_recording(folder)
