@@ -70,9 +70,10 @@ def edits_from_rows(rows: dict) -> CurationEdits:
 
 
 def curated_sources(inputs: dict) -> ExtractedSources:
-    """The sources of a curation from what `imaging.curation_inputs` gathers: the segmentation's results file,
-    its mask ids, the changes of each curation from curation 0 on, and the parameter set."""
-    base = read_sources(inputs["results_file"]).select(np.asarray(inputs["mask_ids"]))
+    """The sources of a curation from what `imaging.curation_inputs` gathers: the segmentation's results file
+    and the owner it must record (``owner``, `storage.owner_text`; absent or None: not checked), its mask ids,
+    the changes of each curation from curation 0 on, and the parameter set."""
+    base = read_sources(inputs["results_file"], owner=inputs.get("owner")).select(np.asarray(inputs["mask_ids"]))
     chain = [edits_from_rows(rows) for rows in inputs["chain"]]
     return apply_edits(base, chain, params=inputs["params"])
 

@@ -13,10 +13,12 @@ temporary name and renamed into place:
   units; optional. For another tool's CNMF results (traces without a baseline) it is the light of
   the recording's movie under the footprint besides the component's own trace;
 - ``/denoised``, ``/spikes``, ``/dff``: (N, T) float32, optional;
-- root attributes ``format``, ``height``, ``width``, ``fps`` (Hz).
+- root attributes ``format``, ``height``, ``width``, ``fps`` (Hz) and, for a table's results,
+  ``owner`` (`storage.owner_text`: the key the file belongs to).
 
-The database holds the sparse masks and, per curation, the traces; this file is where a
-curation's traces start from.
+The file is published only when complete and never over an existing file (`storage.write_hdf5`):
+a second computation of the same key gets a fresh name. The database holds the sparse masks and,
+per curation, the traces; this file is where a curation's traces start from.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import sparse
 
-from element_calcium._hdf5 import atomic_hdf5, open_hdf5
+from element_calcium import storage
+from element_calcium._hdf5 import open_hdf5
 
 FORMAT = "element_calcium.extraction/1"
 _TRACES = ("fluorescence", "background", "denoised", "spikes", "dff")
@@ -96,11 +99,15 @@ class ExtractedSources:
         return ExtractedSources(**values)
 
 
-def write_sources(path: str | os.PathLike, sources: ExtractedSources) -> pathlib.Path:
-    """Write ``sources`` to ``path`` (replacing it only once the new file is complete)."""
-    path = pathlib.Path(path)
+def write_sources(path: str | os.PathLike, sources: ExtractedSources, *, owner: str | None = None) -> pathlib.Path:
+    """Write ``sources`` to ``path``, or to a fresh name beside it when ``path`` exists; returns the file written.
+
+    owner: `storage.owner_text` of the key the results belong to, recorded in the file. A failed write
+    (OSError naming the file, e.g. disk full) leaves nothing behind.
+    """
     footprints = sparse.csc_array(sources.footprints, dtype=np.float32)
-    with atomic_hdf5(path) as h5:
+    with storage.write_hdf5(path, owner=owner) as output:
+        h5 = output.h5
         h5.attrs.update({"format": FORMAT, "height": sources.height, "width": sources.width, "fps": sources.fps})
         group = h5.create_group("footprints")
         group.create_dataset("data", data=footprints.data)
@@ -111,15 +118,18 @@ def write_sources(path: str | os.PathLike, sources: ExtractedSources) -> pathlib
             value = getattr(sources, name)
             if value is not None:
                 h5.create_dataset(name, data=np.asarray(value, dtype=np.float32))
-    return path
+    return output.path
 
 
-def read_sources(path: str | os.PathLike) -> ExtractedSources:
+def read_sources(path: str | os.PathLike, *, owner: str | None = None) -> ExtractedSources:
     """The sources in a file written by `write_sources`.
+
+    owner: `storage.owner_text` of the key whose results are expected; a file recording another is refused.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: naming the file, when it is not such a file or its arrays disagree.
+        ValueError: naming the file, when it is not such a file, its arrays disagree, or it holds the results
+            of another key.
     """
     path = pathlib.Path(path)
     if not path.exists():
@@ -129,6 +139,7 @@ def read_sources(path: str | os.PathLike) -> ExtractedSources:
         found = found.decode() if isinstance(found, bytes) else found
         if found != FORMAT:
             raise ValueError(f"{path}: not an element_calcium extraction file (format {found!r})")
+        storage.check_owner(path, h5.attrs.get(storage.OWNER), owner)
         try:
             height, width = int(h5.attrs["height"]), int(h5.attrs["width"])
             mask_ids = h5["mask_ids"][()]

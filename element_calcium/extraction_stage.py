@@ -7,6 +7,11 @@ one results file (`extraction_file`) under the task's output folder, and the sta
 rows of Segmentation and its masks. ``classify_masks`` and ``activity_traces`` are the compute
 steps of MaskClassification and Activity. No database code here.
 
+The results file records the key it belongs to (``SegmentationInputs.owner``) and the corrected
+movie read must be the task's own (``movie_owner``). The stage refuses a folder holding another
+key's results file, deletes the stale temporaries of its own file first, and never replaces an
+existing results file (a second computation of the key writes a fresh name).
+
 Load mode refuses results whose frame size or frame count differ from the recording's. CNMF-type
 results (CaImAn, minian) keep traces without a baseline (``C``) and often no residual: their
 background and noise come from the recording's raw movie, moved by the task's motion correction
@@ -24,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from . import extraction_file, readers, storage
+from . import extraction_file, paths, readers, storage
 from .compute import _backend, cnmf, deconvolution, dff, motion, quality
 from .compute.params import ProcessingParams
 from .loaders.caiman import load_caiman_extraction
@@ -71,6 +76,9 @@ class SegmentationInputs:
         motion_shifts: (T, 2) float32 rigid tissue motion (dy, dx) in pixels of the task's motion
             correction, undone on the raw movie before it is read under the footprints; None
             reads the movie as it is.
+        owner: `storage.owner_text` of the Segmentation key, recorded in the results file; None: none.
+        movie_owner: `storage.owner_text` of the MotionCorrection key the corrected movie must record;
+            None checks nothing.
     """
 
     task_mode: str
@@ -88,6 +96,8 @@ class SegmentationInputs:
     frame_rate: float | None = None
     channel: int = 0
     motion_shifts: np.ndarray | None = None
+    owner: str | None = None
+    movie_owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,8 +139,17 @@ def border_pix(requested: int | None, motion_border: int, frame_shape: tuple[int
     return int(min(border, min(frame_shape) // 2 - 1))
 
 
-def _results_path(inputs: SegmentationInputs) -> tuple[Path, str]:
-    return inputs.output_dir / RESULTS_FILE, f"{inputs.output_dir_relative}/{RESULTS_FILE}"
+def _prepare_folder(inputs: SegmentationInputs) -> None:
+    """Delete the stale temporaries of the results file; refuse a folder holding another key's results."""
+    paths.remove_stale_temporaries(inputs.output_dir, names=[RESULTS_FILE])
+    storage.refuse_foreign_results(inputs.output_dir / RESULTS_FILE, inputs.owner)
+
+
+def _write_results(inputs: SegmentationInputs, sources: extraction_file.ExtractedSources) -> str:
+    """Write the results file into the task's folder (a fresh name if one exists); its path relative to the
+    processed root."""
+    written = extraction_file.write_sources(inputs.output_dir / RESULTS_FILE, sources, owner=inputs.owner)
+    return f"{inputs.output_dir_relative}/{written.name}"
 
 
 def compute_segmentation(
@@ -138,8 +157,9 @@ def compute_segmentation(
 ) -> SegmentationRows:
     """Extract sources from the corrected movie and write the results file (trigger mode)."""
     params = ProcessingParams.from_dict(inputs.params)
+    _prepare_folder(inputs)
     started = time.perf_counter()
-    with storage.MovieRegions(inputs.corrected_movie) as regions:
+    with storage.MovieRegions(inputs.corrected_movie, owner=inputs.movie_owner) as regions:
         result = cnmf.extract_sources(
             regions.read,
             regions.shape,
@@ -164,8 +184,7 @@ def compute_segmentation(
         dff=None,
         fps=inputs.fps,
     )
-    path, relative = _results_path(inputs)
-    extraction_file.write_sources(path, sources)
+    relative = _write_results(inputs, sources)
     extra = {"snr": result.snr, "spatial_corr": result.spatial_corr, "accepted": None, "accepted_confidence": None}
     return SegmentationRows(
         master={
@@ -293,12 +312,12 @@ def load_segmentation(inputs: SegmentationInputs, *, device: str = "auto") -> Se
         raise ValueError(
             f"no extraction loader for processing method {inputs.method!r}; load mode supports {sorted(LOADERS)}"
         )
+    _prepare_folder(inputs)
     started = time.perf_counter()
     loaded = LOADERS[inputs.method](inputs.output_dir)
     _check_fits_recording(loaded, inputs)
     sources, noise = _loaded_sources(loaded, inputs, device=device)
-    path, relative = _results_path(inputs)
-    extraction_file.write_sources(path, sources)
+    relative = _write_results(inputs, sources)
     accepted = None if loaded.accepted is None else np.asarray(loaded.accepted, dtype=bool)
     extra = {
         "snr": _loaded_snr(sources, noise),

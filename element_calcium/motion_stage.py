@@ -2,7 +2,10 @@
 
 ``run_motion_stage`` either computes motion correction from the raw recording (trigger mode,
 method ``element_calcium``), writing the corrected movie under the task's output folder, or
-reads another tool's results (load mode, methods in ``LOADERS``). Both return
+reads another tool's results (load mode, methods in ``LOADERS``). The movie records the key it
+belongs to (``MotionInputs.owner``); the stage refuses a folder holding another key's movie,
+deletes the stale temporaries of its own movie first, and never replaces an existing movie (a
+second computation of the key writes a fresh name, see `storage.MovieWriter`). Both return
 ``MotionRows``: the rows of MotionCorrection and its parts, ready for one insert. No database
 code here; ``imaging.MotionCorrection`` fetches the inputs and inserts the rows.
 
@@ -22,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import readers, storage
+from . import paths, readers, storage
 from .compute import motion
 from .compute.params import ProcessingParams
 from .loaders.caiman import load_caiman_motion
@@ -68,6 +71,8 @@ class MotionInputs:
         output_dir_relative: the same, relative to the processed root.
         n_frames: frames of the recording (RecordingInfo); loaded results must have as many.
         frame_shape: (H, W) pixels of the recording; loaded images must have it.
+        owner: `storage.owner_text` of the MotionCorrection key, recorded in the corrected movie;
+            None records none.
     """
 
     task_mode: str
@@ -80,6 +85,7 @@ class MotionInputs:
     output_dir_relative: str
     n_frames: int
     frame_shape: tuple[int, int]
+    owner: str | None = None
 
 
 def _std(values: np.ndarray) -> float:
@@ -162,9 +168,12 @@ def compute_motion(
     recording = readers.read_recording(inputs.recording_folder, software=inputs.software, fps=inputs.frame_rate)
     channel = 0
     path = storage.movie_path(inputs.output_dir)
+    paths.remove_stale_temporaries(inputs.output_dir, names=[path.name])
+    storage.refuse_foreign_results(path, inputs.owner)
     started = time.perf_counter()
     with recording.movie(channel=channel) as movie, storage.MovieWriter(
-        path, shape=movie.shape, dtype=movie.dtype, fps=movie.fps, timestamps=movie.timestamps, chunk_frames=chunk_frames
+        path, shape=movie.shape, dtype=movie.dtype, fps=movie.fps, timestamps=movie.timestamps,
+        chunk_frames=chunk_frames, owner=inputs.owner,
     ) as writer:
         result = motion.correct_motion(
             movie.read,
@@ -182,7 +191,7 @@ def compute_motion(
     rows = {
         "master": {
             "motion_correct_channel": channel,
-            "corrected_movie": f"{inputs.output_dir_relative}/{path.name}",
+            "corrected_movie": f"{inputs.output_dir_relative}/{writer.path.name}",
             "device": result.device,
             "wall_time": wall_time,
             "cell_diameter_estimate": result.cell_diameter,

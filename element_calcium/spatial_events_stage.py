@@ -4,8 +4,11 @@
 writes the event map (a (T, H, W) int32 movie of event ids, 0 where there is none) as an HDF5 movie file
 under the task's output folder, and returns the rows of SpatialEvents and its events. Detection labels
 events chunk by chunk before it knows which labels belong together: those provisional labels go to a
-hidden file beside the map, which is rewritten with the final ids and then deleted. The map appears
-under its name only when complete. No database code here.
+hidden temporary file beside the map (`paths.temporary_path`), which is rewritten with the final ids and
+then deleted. The map appears under its name only when complete, records the key it belongs to, and
+never replaces an existing map (a second computation of the key writes a fresh name). The stage refuses
+a folder holding another key's map or a movie of another key, and deletes the stale temporaries of its
+own map first. No database code here.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import storage
+from . import paths, storage
 from .compute import events as event_compute
 from .compute.params import SpatialEventParams, validate_step_params
 
@@ -47,6 +50,8 @@ def run_spatial_events(
     device: str = "auto",
     chunk_frames: int = 200,
     progress: Callable[[int, int], None] | None = None,
+    owner: str | None = None,
+    movie_owner: str | None = None,
 ) -> SpatialEventRows:
     """Detect the events of the movie in ``movie_file`` and write their map to ``output_dir``.
 
@@ -59,14 +64,17 @@ def run_spatial_events(
         frame_times: (T,) seconds of each frame (recording clock).
         device, chunk_frames: run settings.
         progress: ``progress(done, total)`` callback of the detection.
+        owner: `storage.owner_text` of the SpatialEvents key, recorded in the map; None records none.
+        movie_owner: `storage.owner_text` of the MotionCorrection key ``movie_file`` must record; None: unchecked.
     """
     settings = SpatialEventParams(**validate_step_params("spatial", params))
+    final = storage.movie_path(output_dir, event_map_name(event_paramset_id))
+    paths.remove_stale_temporaries(output_dir, names=[final.name])
+    storage.refuse_foreign_results(final, owner)
     started = time.perf_counter()
-    movie = storage.open_movie(movie_file)
+    movie = storage.open_movie(movie_file, owner=movie_owner)
     n_frames, height, width = movie.shape
-    name = event_map_name(event_paramset_id)
-    provisional = Path(output_dir) / f".{name}.provisional.h5"
-    final = storage.movie_path(output_dir, name)
+    provisional = paths.temporary_path(final)
     shape, fps = (n_frames, height, width), movie.fps
     try:
         with storage.MovieWriter(provisional, shape=shape, dtype=np.int32, fps=fps, chunk_frames=chunk_frames,
@@ -76,16 +84,18 @@ def run_spatial_events(
                 write_labels=lambda start, labels: writer.write(labels), progress=progress,
             )
         with storage.MovieWriter(final, shape=shape, dtype=np.int32, fps=fps, timestamps=movie.timestamps,
-                                 chunk_frames=chunk_frames, compression="lzf") as writer:
+                                 chunk_frames=chunk_frames, compression="lzf", owner=owner) as writer:
             labels = storage.open_movie(provisional)
-            for chunk in labels.chunks(chunk_frames):
-                writer.write(result.label_lookup[chunk])
-            labels.close()
+            try:
+                for chunk in labels.chunks(chunk_frames):
+                    writer.write(result.label_lookup[chunk])
+            finally:
+                labels.close()
     finally:
         movie.close()
         provisional.unlink(missing_ok=True)
     master = {
-        "event_map": f"{output_dir_relative}/{final.name}",
+        "event_map": f"{output_dir_relative}/{writer.path.name}",
         "event_count": len(result.events),
         "device": result.device,
         "wall_time": time.perf_counter() - started,

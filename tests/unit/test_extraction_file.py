@@ -1,10 +1,15 @@
-"""The extraction results file: round trip, selection, atomic writing and damaged files."""
+"""The extraction results file: round trip, selection, atomic writing never replacing a file, owners, a full
+disk and damaged files."""
+
+import errno
+import re
 
 import h5py
 import numpy as np
 import pytest
 from scipy import sparse
 
+from element_calcium import storage
 from element_calcium.extraction_file import ExtractedSources, read_sources, write_sources
 
 H, W, N, T = 12, 9, 4, 30
@@ -83,3 +88,59 @@ def test_missing_and_foreign_files_are_named(tmp_path):
         del h5["fluorescence"]
     with pytest.raises(ValueError, match="damaged.h5.*damaged"):
         read_sources(damaged)
+
+
+def test_a_second_write_gets_a_fresh_name_and_the_first_file_stays(tmp_path):
+    first = write_sources(tmp_path / "segmentation.h5", make_sources())
+    stamp = first.stat()
+    changed = make_sources()
+    object.__setattr__(changed, "fluorescence", changed.fluorescence + 1)
+    second = write_sources(tmp_path / "segmentation.h5", changed)
+    assert first == tmp_path / "segmentation.h5" and re.fullmatch(r"segmentation-[0-9a-f]{8}\.h5", second.name)
+    assert (first.stat().st_ino, first.stat().st_mtime_ns) == (stamp.st_ino, stamp.st_mtime_ns)
+    np.testing.assert_array_equal(read_sources(first).fluorescence, make_sources().fluorescence)
+    np.testing.assert_array_equal(read_sources(second).fluorescence, changed.fluorescence)
+
+
+def test_results_of_another_key_are_refused(tmp_path):
+    mine = storage.owner_text(schema="lab_imaging", table="Segmentation", key={"subject": "m 1", "recording_id": 0})
+    other = storage.owner_text(schema="lab_imaging", table="Segmentation", key={"subject": "m-1", "recording_id": 0})
+    path = write_sources(tmp_path / "segmentation.h5", make_sources(), owner=mine)
+    assert read_sources(path, owner=mine).mask_ids.tolist() == [3, 0, 7, 5]
+    with pytest.raises(ValueError, match='segmentation.h5: these are the results of Segmentation .*"m 1".*, not of '
+                                         'Segmentation .*"m-1"'):
+        read_sources(path, owner=other)
+    with pytest.raises(ValueError, match="two keys share this folder"):
+        storage.refuse_foreign_results(tmp_path / "segmentation.h5", other)
+
+
+class _DiskFullAfter:
+    """A file whose writes fail with ENOSPC once ``budget`` bytes are written."""
+
+    def __init__(self, file, budget):
+        self._file, self._budget = file, budget
+
+    def write(self, data):
+        if len(data) > self._budget:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._budget -= len(data)
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+def test_full_disk_raises_naming_the_file_and_leaves_nothing(tmp_path, monkeypatch):
+    old = write_sources(tmp_path / "segmentation.h5", make_sources())
+    guarded = storage._GuardedFile
+
+    class FillingUp(guarded):
+        def __init__(self, path):
+            super().__init__(path)
+            self._file = _DiskFullAfter(self._file, budget=4000)
+
+    monkeypatch.setattr(storage, "_GuardedFile", FillingUp)
+    with pytest.raises(OSError, match=r"segmentation.h5: writing failed \(No space left on device\); nothing"):
+        write_sources(tmp_path / "segmentation.h5", make_sources())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["segmentation.h5"]
+    assert read_sources(old).fluorescence.shape == (N, T)

@@ -1,14 +1,31 @@
-"""Movie files: exact round trips, chunked writes, atomic replacement, no stray files, clear errors."""
+"""Movie files: exact round trips, chunked writes, never replaced, owners, full disks, no stray files, clear errors."""
 
+import datetime
 import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
 import tracemalloc
 
 import h5py
 import numpy as np
 import pytest
 
+from element_calcium.paths import is_stale_temporary, is_temporary, remove_stale_temporaries, versions
 from element_calcium.readers.movie import Movie
-from element_calcium.storage import FORMAT, MovieRegions, MovieWriter, movie_path, open_movie, read_movie_attrs
+from element_calcium.storage import (
+    FORMAT,
+    MovieRegions,
+    MovieWriter,
+    movie_path,
+    open_movie,
+    owner_text,
+    read_movie_attrs,
+    read_owner,
+    refuse_foreign_results,
+)
 from memory_checks import chunked_sum_and_peak
 
 
@@ -174,19 +191,114 @@ def test_too_many_frames(tmp_path):
     assert files_in(tmp_path) == []
 
 
-def test_rewrite_replaces_atomically(tmp_path):
+def test_a_second_write_never_replaces_the_file(tmp_path):
     path = tmp_path / "m.h5"
     first = random_movie((12, 4, 4), np.uint16, seed=4)
     second = random_movie((7, 5, 3), np.uint8, seed=5)
     write_movie(path, first)
+    stamp = path.stat()
     with MovieWriter(path, shape=second.shape, dtype=second.dtype, fps=5.0) as writer:
         writer.write(second)
-        np.testing.assert_array_equal(open_movie(path)[:], first)  # the old file is intact until the rename
-    movie = open_movie(path)
-    assert movie.shape == (7, 5, 3)
-    np.testing.assert_array_equal(movie[:], second)
-    movie.close()
-    assert files_in(tmp_path) == ["m.h5"]
+    assert writer.path != path and writer.path.parent == tmp_path
+    assert re.fullmatch(r"m-[0-9a-f]{8}\.h5", writer.path.name)
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (stamp.st_ino, stamp.st_mtime_ns)
+    np.testing.assert_array_equal(open_movie(path)[:], first)
+    np.testing.assert_array_equal(open_movie(writer.path)[:], second)
+    assert files_in(tmp_path) == sorted(["m.h5", writer.path.name])
+    assert versions(path) == [path, writer.path]
+
+
+def test_owner_is_recorded_and_a_movie_of_another_key_is_refused(tmp_path):
+    mine = owner_text(schema="lab_imaging", table="MotionCorrection",
+                      key={"subject": "m 1", "session_datetime": datetime.datetime(2026, 3, 1, 9, 0, 0, 123000)})
+    other = owner_text(schema="lab_imaging", table="MotionCorrection",
+                       key={"subject": "m 1", "session_datetime": datetime.datetime(2026, 3, 1, 9, 0, 0, 124000)})
+    path = write_movie(tmp_path / "m.h5", random_movie((3, 4, 4), np.uint8), owner=mine)
+    assert read_owner(path) == (FORMAT, mine)
+    assert open_movie(path, owner=mine).shape == (3, 4, 4)
+    with pytest.raises(ValueError, match="m.h5: these are the results of MotionCorrection .*09:00:00.123.*, not of "
+                                         "MotionCorrection .*09:00:00.124.*; two keys share this folder"):
+        open_movie(path, owner=other)
+    with pytest.raises(ValueError, match="not of"):
+        MovieRegions(path, owner=other)
+    with pytest.raises(ValueError, match="not of"):
+        refuse_foreign_results(path, other)
+    refuse_foreign_results(path, mine)
+    legacy = write_movie(tmp_path / "legacy.h5", random_movie((3, 4, 4), np.uint8))
+    assert open_movie(legacy, owner=other).shape == (3, 4, 4)  # written before owners were recorded
+
+
+_FULL_DISK_WRITER = """
+import os, sys
+import numpy as np
+from element_calcium.storage import MovieWriter, open_movie
+folder = sys.argv[1]
+frames = np.random.default_rng(0).integers(0, 255, (400, 64, 64), dtype=np.uint8)
+for name in ("big", "big_again"):
+    try:
+        with MovieWriter(os.path.join(folder, name + ".h5"), shape=frames.shape, dtype=frames.dtype, fps=10.0,
+                         chunk_frames=16) as writer:
+            for start in range(0, 400, 7):
+                writer.write(frames[start:start + 7])
+    except OSError as error:
+        print("failed:", error)
+    print("left:", sorted(os.listdir(folder)))
+with MovieWriter(os.path.join(folder, "small.h5"), shape=(20, 64, 64), dtype=np.uint8, fps=10.0) as writer:
+    writer.write(frames[:20])
+print("small:", bool((open_movie(writer.path)[:] == frames[:20]).all()), sorted(os.listdir(folder)))
+"""
+
+
+def run_on_small_disk(script, folder, *, size_kb):
+    """Run ``python -c script folder`` where ``folder`` holds at most ``size_kb`` KiB: a tmpfs mounted in a
+    private mount namespace (as root), else a folder whose files may not grow beyond that size."""
+    folder.mkdir()
+    mount = f"mount -t tmpfs -o size={size_kb}k tmpfs \"$1\""
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", mount, "sh", folder],
+                               capture_output=True)
+        if probe.returncode == 0:
+            command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                       f'{mount} && exec "$2" -c "$3" "$1"', "sh", folder, sys.executable, script]
+            return subprocess.run(command, capture_output=True, text=True, timeout=300)
+    limit = ("import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+             f"resource.setrlimit(resource.RLIMIT_FSIZE, ({size_kb * 1024}, {size_kb * 1024}))\n")
+    return subprocess.run([sys.executable, "-c", limit + script, folder], capture_output=True, text=True, timeout=300)
+
+
+def test_full_disk_fails_the_write_cleanly_and_the_process_goes_on(tmp_path):
+    done = run_on_small_disk(_FULL_DISK_WRITER, tmp_path / "small_disk", size_kb=512)
+    assert done.returncode == 0, done.stdout + done.stderr  # was a segmentation fault (-11 / 139)
+    lines = done.stdout.splitlines()
+    assert len([line for line in lines if line.startswith("failed:")]) == 2, done.stdout
+    assert re.search(r"failed: .*big.h5: writing failed \((No space left on device|File too large)\)", done.stdout)
+    assert lines.count("left: []") == 2, done.stdout
+    assert lines[-1] == "small: True ['small.h5']", done.stdout
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+import numpy as np
+from element_calcium.storage import MovieWriter
+with MovieWriter(os.path.join(sys.argv[1], "m.h5"), shape=(50, 8, 8), dtype=np.uint8, fps=10.0) as writer:
+    writer.write(np.zeros((10, 8, 8), np.uint8))
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_temporary_of_a_killed_writer_is_stale_and_a_live_one_is_not(tmp_path):
+    killed = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(tmp_path)], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    [left] = tmp_path.iterdir()
+    assert is_temporary(left) and left.name.startswith(".m.h5.partial-")
+    with MovieWriter(tmp_path / "live.h5", shape=(2, 8, 8), dtype=np.uint8, fps=10.0) as writer:
+        writer.write(np.zeros((1, 8, 8), np.uint8))
+        [live] = [path for path in tmp_path.iterdir() if path.name.startswith(".live.h5")]
+        assert is_stale_temporary(left) and not is_stale_temporary(live)
+        assert remove_stale_temporaries(tmp_path) == [left]
+        assert live.exists()
+        writer.write(np.zeros((1, 8, 8), np.uint8))
+    assert files_in(tmp_path) == ["live.h5"]
 
 
 def test_failed_rewrite_keeps_old_file(tmp_path):
