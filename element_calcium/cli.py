@@ -12,6 +12,8 @@
                                                    quality-control report of a recording (HTML)
     element-calcium video --task KEY [--curation N] [--out movie.mp4]
                                                    raw | corrected | reconstructed | residual movie
+    element-calcium cleanup [--grace-hours H] [--delete]
+                                                   list (or delete) files under the processed root no row references
 
 KEY is a primary key as comma-separated ``attribute=value`` pairs, e.g.
 ``subject=mouse1,session_datetime=2024-03-01 10:30:00,recording_id=0`` (a task adds ``paramset_id=0``).
@@ -24,6 +26,7 @@ import logging
 import sys
 import warnings
 
+from . import reservations
 from .readers import SOFTWARE
 
 
@@ -61,8 +64,10 @@ def _ingest(args) -> int:
 
 
 def _populate(args) -> int:
-    from workflow.pipeline import imaging
+    from workflow.paths import check_writable
+    from workflow.pipeline import get_processed_root_dir, imaging
 
+    check_writable(get_processed_root_dir())
     results = imaging.populate_all(display_progress=True, reserve_jobs=args.reserve_jobs, suppress_errors=True)
     failed = 0
     for table, outcome in results.items():
@@ -74,9 +79,11 @@ def _populate(args) -> int:
 
 
 def _worker(args) -> int:
-    import workflow.pipeline  # noqa: F401  (activates the schemas)
+    from workflow.paths import check_writable
+    from workflow.pipeline import get_processed_root_dir
     from workflow.worker import run_worker
 
+    check_writable(get_processed_root_dir())
     return run_worker(once=args.once, sleep_s=args.sleep, orphan_timeout_s=args.orphan_timeout)
 
 
@@ -148,6 +155,24 @@ def _video(args) -> int:
     return 0
 
 
+def _cleanup(args) -> int:
+    import workflow.pipeline  # noqa: F401  (activates the schemas)
+    from element_calcium import cleanup
+
+    if not args.grace_hours >= 0:
+        raise ValueError(f"--grace-hours must be a number of hours >= 0, got {args.grace_hours}")
+    grace_s = args.grace_hours * 3600.0
+    files = cleanup.unreferenced_files(grace_s=grace_s)
+    if args.delete:
+        files = cleanup.remove(files, grace_s=grace_s)
+    for file in files:
+        print(f"{file.kind}\t{file.size}\t{file.path}")
+    total = sum(file.size for file in files)
+    verb = "removed" if args.delete else "would remove (dry run; --delete removes them)"
+    print(f"{verb}: {len(files)} file(s), {total} bytes")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="element-calcium", description="Calcium-imaging pipeline on DataJoint.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -183,8 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="populate in a loop with job reservation")
     worker.add_argument("--once", action="store_true", help="one cycle, then exit (for cron)")
     worker.add_argument("--sleep", type=float, default=60.0, help="seconds between cycles")
-    worker.add_argument("--orphan-timeout", type=float, default=24 * 3600.0,
-                        help="seconds after which any reservation counts as abandoned")
+    worker.add_argument("--orphan-timeout", type=float, default=reservations.DEFAULT_ORPHAN_TIMEOUT_S,
+                        help="seconds without a heartbeat after which a reservation counts as abandoned (its worker "
+                             f"was killed); a computing worker renews its heartbeat every {reservations.HEARTBEAT_S:g} s")
     worker.set_defaults(run=_worker)
 
     status = commands.add_parser("status", help="row counts, jobs and errors")
@@ -204,6 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--curation", type=int, default=0, help="curation whose cells are reconstructed")
     video.add_argument("--out", help="MP4 file to write (default: the task's output folder)")
     video.set_defaults(run=_video)
+
+    cleanup = commands.add_parser(
+        "cleanup", help="list files under the processed root that no row references; --delete removes them",
+        description="List the pipeline's files under the processed root (and in its array store) that no row "
+                    "references: temporaries of interrupted writes, results files of failed or repeated "
+                    "computations, .npy files of rolled-back inserts. Files modified within the grace period are "
+                    "kept (a computation in progress), and so is every file a row references and every file the "
+                    "pipeline did not write. A dry run unless --delete is given.")
+    cleanup.add_argument("--grace-hours", type=float, default=24.0,
+                         help="keep files modified within this many hours (default 24)")
+    cleanup.add_argument("--delete", action="store_true", help="remove the files listed (default: only list them)")
+    cleanup.set_defaults(run=_cleanup)
     return parser
 
 
@@ -229,9 +267,24 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:
+        message = _user_message(error)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 2
+
+
+def _user_message(error: Exception) -> str | None:
+    """One line for an error the user can act on: bad input, a file or folder, the database server or what it
+    refused. None for anything else (a bug, whose traceback is shown)."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    datajoint, pymysql = sys.modules.get("datajoint"), sys.modules.get("pymysql")
+    if pymysql is not None and isinstance(error, pymysql.MySQLError):
+        return f"the database refused the request: {' '.join(map(str, error.args))}"
+    user_errors = (ValueError, OSError) + ((datajoint.errors.DataJointError,) if datajoint is not None else ())
+    return " ".join(str(error).split()) if isinstance(error, user_errors) else None
 
 
 if __name__ == "__main__":

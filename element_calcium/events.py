@@ -17,6 +17,7 @@ Peri-event windows (trials x cells x samples) are stored as ``.npy`` files in th
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,20 @@ TRACE_METHODS_FOR_TRANSIENTS = ("dff", "denoised")
 
 
 def activate(schema_name: str, *, create_schema: bool = True, create_tables: bool = True) -> None:
-    """Bind the events tables to ``schema_name``; the imaging schema must be activated first."""
+    """Bind the events tables to ``schema_name``; the imaging schema must be activated first.
+
+    The store folder is made where the processed root lets it be; under a read-only root, reading works and
+    writing windows fails naming the folder.
+    """
     if not imaging.schema.is_activated():
         raise dj.DataJointError("activate the imaging schema before the events schema")
     if ARRAY_STORE not in dj.config.stores:
         location = imaging.get_processed_root_dir() / "datajoint_store"
-        location.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            location.mkdir(parents=True, exist_ok=True)
         dj.config.stores[ARRAY_STORE] = {"protocol": "file", "location": str(location)}
+    if create_schema:
+        imaging.create_utf8mb4_schema(schema_name)
     schema.activate(schema_name, create_schema=create_schema, create_tables=create_tables)
 
 
@@ -453,9 +461,14 @@ def insert_events(recording_key: dict[str, Any], events: pd.DataFrame) -> int:
             `BehaviorEventType`.
 
     Raises:
-        ValueError: a time outside the recording (more than half a frame before the first frame or after
-            the last) or already stored for that type; nothing is inserted then.
+        ValueError: an event type that does not fit `BehaviorEventType` (too long, characters its column
+            cannot store), a time outside the recording (more than half a frame before the first frame or
+            after the last) or already stored for that type; nothing is inserted then.
     """
+    for event_type in events["event_type"].unique():
+        imaging.check_attribute(BehaviorEventType, "event_type", event_type, what="event type")
+        if not event_type.strip():
+            raise ValueError(f"event type {event_type!r} is empty; name the events (e.g. 'lever')")
     recording = (imaging.RecordingInfo & recording_key).fetch1("KEY")
     frame_times = (imaging.RecordingInfo.Timestamps & recording).fetch1("frame_times")
     half = float(np.median(np.diff(frame_times))) / 2 if len(frame_times) > 1 else 0.0
@@ -630,16 +643,20 @@ class SpatialEvents(dj.Computed):
         processed_root = imaging.get_processed_root_dir()
         movie = find_full_path(processed_root, (imaging.MotionCorrection & key).fetch1("corrected_movie"))
         output_dir = (imaging.ProcessingTask & key).fetch1("processing_output_dir")
+        imaging.ProcessingTask.check_output_dir(key, output_dir)
         frame_times = (imaging.RecordingInfo.Timestamps & key).fetch1("frame_times")
         params = (EventParamSet & key).fetch1("params")
-        return pack((str(movie), str(path_under_root(processed_root, output_dir)), output_dir, frame_times, params))
+        owners = (imaging.results_owner(SpatialEvents, key), imaging.results_owner(imaging.MotionCorrection, key))
+        return pack((str(movie), str(path_under_root(processed_root, output_dir)), output_dir, frame_times, params,
+                     owners))
 
     def make_compute(self, key, *fetched) -> tuple[SpatialEventRows]:
-        movie, output_dir, output_dir_relative, frame_times, params = unpack(fetched)
+        movie, output_dir, output_dir_relative, frame_times, params, (owner, movie_owner) = unpack(fetched)
         settings = imaging.get_run_settings()
         rows = run_spatial_events(Path(movie), Path(output_dir), output_dir_relative,
                                   event_paramset_id=key["event_paramset_id"], params=params, frame_times=frame_times,
-                                  device=settings.get("device", "auto"), chunk_frames=settings.get("chunk_frames", 200))
+                                  device=settings.get("device", "auto"), chunk_frames=settings.get("chunk_frames", 200),
+                                  owner=owner, movie_owner=movie_owner)
         return (rows,)
 
     def make_insert(self, key, rows: SpatialEventRows) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import datajoint as dj
 import numpy as np
 
-from . import paramsets, readers
+from . import paramsets, readers, reservations, storage
 from .compute.params import default_params
 from . import curation_stage
 from ._fetched import pack, unpack
@@ -38,7 +38,7 @@ from .extraction_stage import (
     run_segmentation_stage,
 )
 from .motion_stage import MotionInputs, MotionRows, run_motion_stage
-from .paths import find_full_path, path_under_root, relative_to_root
+from .paths import find_full_path, normalised_relative, path_under_root, relative_to_root
 
 schema = dj.Schema()
 
@@ -75,12 +75,90 @@ def activate(
     if missing:
         raise ValueError(f"linking module {linking_module.__name__} lacks {missing}")
     _linking_module = linking_module
+    if create_schema:
+        create_utf8mb4_schema(schema_name)
     schema.activate(
         schema_name,
         create_schema=create_schema,
         create_tables=create_tables,
         add_objects=linking_module.__dict__,
     )
+
+
+def create_utf8mb4_schema(schema_name: str) -> None:
+    """Create the schema ``schema_name`` on a MySQL/MariaDB server with the utf8mb4 character set, if it is absent.
+
+    DataJoint creates a schema in the server's default character set, on older servers latin1, whose columns
+    cannot hold names in other scripts; utf8mb4 holds every character. An existing schema is left as it is.
+    """
+    connection = dj.conn()
+    if connection.adapter.backend == "mysql":
+        name = connection.adapter.quote_identifier(schema_name)
+        connection.query(f"CREATE DATABASE IF NOT EXISTS {name} CHARACTER SET utf8mb4")
+
+
+# Python codecs of the MySQL character sets whose repertoire is smaller than Unicode's. MySQL's latin1 is
+# Windows-1252; utf8 (utf8mb3) and ucs2 hold the Basic Multilingual Plane only.
+_BMP_ONLY = ("utf8", "utf8mb3", "ucs2")
+_CODECS = {"latin1": "cp1252", "ascii": "ascii", "latin2": "iso8859_2", "greek": "iso8859_7", "cp1251": "cp1251"}
+_INTEGER_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "bigint": 64}
+
+
+def check_attribute(table: type[dj.Table], attribute: str, value: Any, *, what: str | None = None) -> None:
+    """Refuse ``value`` for ``table``'s ``attribute`` before the server does, with a message instead of its error.
+
+    Text must fit the column's ``varchar(N)`` (N characters) and its character set; integers the column's
+    range (a bool is not an integer); floats must be finite.
+
+    Raises:
+        ValueError: naming ``what`` (default: the attribute), the value and what fits.
+    """
+    what = what or attribute
+    sql_type = table.heading.attributes[attribute].type.lower()
+    kind = sql_type.split("(")[0].split()[0]
+    if kind in ("varchar", "char"):
+        _check_text(table, attribute, value, what=what, length=int(sql_type.split("(")[1].split(")")[0]))
+    elif kind in _INTEGER_BITS:
+        bits = _INTEGER_BITS[kind] - ("unsigned" not in sql_type)
+        low = 0 if "unsigned" in sql_type else -(2**bits)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not low <= value < 2**bits:
+            raise ValueError(f"{what} must be an integer in [{low}, {2**bits - 1}], got {value!r}")
+    elif kind in ("float", "double", "decimal"):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
+            raise ValueError(f"{what} must be a finite number, got {value!r}")
+
+
+def _check_text(table: type[dj.Table], attribute: str, value: Any, *, what: str, length: int) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, got {value!r}")
+    if len(value) > length:
+        raise ValueError(f"{what} {value[:40]!r}... is {len(value)} characters long; at most {length} fit")
+    charset = table.connection.query(
+        "SELECT CHARACTER_SET_NAME FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND COLUMN_NAME = %s",
+        args=(table.database, table.table_name, attribute),
+    ).fetchone()
+    charset = (charset[0] or "").lower() if charset else ""
+    if charset in _BMP_ONLY:
+        unstorable = [ch for ch in value if ord(ch) > 0xFFFF]
+    elif charset in _CODECS:
+        unstorable = [ch for ch in value if not _encodes(ch, _CODECS[charset])]
+    else:
+        unstorable = []
+    if unstorable:
+        raise ValueError(
+            f"{what} {value!r} holds characters ({''.join(dict.fromkeys(unstorable))}) that the {charset} column "
+            f"{table.database}.{table.table_name}.{attribute} cannot store; use other characters, or convert the "
+            "pipeline's schemas to utf8mb4 (ALTER DATABASE/TABLE ... CONVERT TO CHARACTER SET utf8mb4)"
+        )
+
+
+def _encodes(character: str, codec: str) -> bool:
+    try:
+        character.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def get_raw_root_dirs() -> list[Path]:
@@ -188,6 +266,7 @@ class RecordingInfo(dj.Imported):
         roots = get_raw_root_dirs()
         folder = find_full_path(roots, directory)
         metadata = readers.read_recording(folder, software=software, fps=frame_rate).metadata
+        check_recording(metadata, folder=folder)
         self.insert1(
             {
                 **key,
@@ -213,6 +292,26 @@ class RecordingInfo(dj.Imported):
         )
         self.Timestamps.insert1(
             {**key, "frame_times": metadata.timestamps, "dropped_frames": metadata.dropped_frames}
+        )
+
+
+MIN_FRAMES = 4
+
+
+def check_recording(metadata: readers.RecordingMetadata, *, folder: Path) -> None:
+    """Refuse a recording the pipeline cannot process: fewer than ``MIN_FRAMES`` frames per plane.
+
+    Deconvolution (in Segmentation and Activity) fits each trace an autoregressive model of up to second
+    order, whose coefficients come from the autocovariance at lags 1..p+1 (p + 2 = 4 frames), and takes
+    the trace's noise from the upper half of its power spectrum; shorter recordings leave it nothing to fit.
+
+    Raises:
+        ValueError: naming ``folder``, the frame count and the minimum.
+    """
+    if metadata.nframes < MIN_FRAMES:
+        raise ValueError(
+            f"{folder}: the recording has {metadata.nframes} frame(s) per plane; the pipeline needs at least "
+            f"{MIN_FRAMES} (deconvolution fits each trace a calcium decay model over 4 frames); record longer"
         )
 
 
@@ -252,13 +351,17 @@ def _paramset_row(paramset_id: int, method: str, description: str, params: dict)
     }
 
 
-def insert_paramset(table, row: dict[str, Any], id_name: str, *, before=None) -> None:
+def insert_paramset(table, row: dict[str, Any], id_name: str) -> None:
     """Insert the parameter-set ``row`` (with its ``param_set_hash``) into ``table``, keyed by ``id_name``.
 
     The same parameters under the same id are a no-op; the same parameters under another id, or other
-    parameters under a taken id, raise ``dj.DataJointError`` naming the existing set. ``before`` runs in the
-    insert's transaction, first.
+    parameters under a taken id, raise ``dj.DataJointError`` naming the existing set.
+
+    Raises:
+        ValueError: the id or the ``paramset_desc`` does not fit its column (`check_attribute`).
     """
+    check_attribute(table, id_name, row[id_name])
+    check_attribute(table, "paramset_desc", row["paramset_desc"])
     same_params = table & {"param_set_hash": row["param_set_hash"]}
     if same_params:
         existing_id = same_params.fetch1(id_name)
@@ -269,10 +372,7 @@ def insert_paramset(table, row: dict[str, Any], id_name: str, *, before=None) ->
         )
     if table & {id_name: row[id_name]}:
         raise dj.DataJointError(f"{id_name} {row[id_name]} already holds different parameters; choose a free id")
-    with table.connection.transaction:
-        if before is not None:
-            before()
-        table.insert1(row)
+    table.insert1(row)
 
 
 @schema
@@ -298,20 +398,23 @@ class ProcessingParamSet(dj.Lookup):
         paramset_id: int,
         paramset_desc: str,
         params: dict[str, Any],
-        processing_method_desc: str = "",
     ) -> None:
         """Validate, hash and insert a parameter set.
 
-        The same parameters under the same id are a no-op. The same parameters under another id,
-        or other parameters under a taken id, raise ``dj.DataJointError`` naming the existing set.
+        ``processing_method`` is one of `ProcessingMethod`: ``"element_calcium"`` computes every stage, the
+        others load that tool's results. The same parameters under the same id are a no-op. The same
+        parameters under another id, or other parameters under a taken id, raise ``dj.DataJointError``
+        naming the existing set.
 
         Raises:
-            ValueError: the parameters fail validation (unknown key, out-of-range value).
+            ValueError: an unknown processing method, an id or description that does not fit its column, or
+                parameters that fail validation (unknown key, out-of-range value).
         """
-        row = _paramset_row(paramset_id, processing_method, paramset_desc, params)
-        method = {"processing_method": processing_method, "processing_method_desc": processing_method_desc}
-        insert_paramset(cls, row, "paramset_id",
-                        before=lambda: ProcessingMethod.insert1(method, skip_duplicates=True))
+        check_attribute(ProcessingMethod, "processing_method", processing_method, what="processing method")
+        if not ProcessingMethod & {"processing_method": processing_method}:
+            known = ", ".join(ProcessingMethod.to_arrays("processing_method"))
+            raise ValueError(f"processing method {processing_method!r} is not one of ProcessingMethod ({known})")
+        insert_paramset(cls, _paramset_row(paramset_id, processing_method, paramset_desc, params), "paramset_id")
 
 
 @schema
@@ -327,15 +430,56 @@ class ProcessingTask(dj.Manual):
 
     @staticmethod
     def default_output_dir(key: dict[str, Any]) -> str:
-        """``<session key values>/recording<id>/paramset<id>``, relative to the processed root."""
+        """A folder no other task maps to, relative to the processed root:
+        ``<session key values>-<digest>/recording<id>/paramset<id>``.
+
+        The session's values stay readable (characters other than letters, digits and ``-_.`` become
+        ``-``; times ``YYYYmmdd_HHMMSS_mmm``, milliseconds kept); the digest (`storage.key_digest` of the
+        whole session key) tells apart sessions whose readable forms agree (subjects ``m 1`` and ``m-1``).
+        """
         session_key = (_linking_module.Session & key).fetch1("KEY")
-        session_part = "_".join(_path_safe(value) for value in session_key.values())
+        readable = "_".join(_path_safe(value) for value in session_key.values())[:_READABLE_CHARS]
+        session_part = f"{readable}-{storage.key_digest(session_key)}"
         return f"{session_part}/recording{key['recording_id']}/paramset{key['paramset_id']}"
+
+    @classmethod
+    def check_output_dir(cls, key: dict[str, Any], output_dir: str) -> None:
+        """Refuse (ValueError) an ``output_dir`` that another task already uses; ``key`` is the task's own.
+
+        Folders are compared as normalised relative paths (``a//b/`` and ``./a/b`` are ``a/b``).
+        """
+        wanted = normalised_relative(output_dir)
+        own = storage.canonical_key({name: key[name] for name in cls.primary_key})
+        for row in cls.proj("processing_output_dir").to_dicts():
+            try:
+                folder = normalised_relative(row.pop("processing_output_dir"))
+            except ValueError:  # a stored folder outside the root is refused where it is used, and is not this one
+                continue
+            if folder == wanted and storage.canonical_key(row) != own:
+                raise ValueError(
+                    f"processing_output_dir {output_dir!r} is already the output folder of task {row}; give this "
+                    "task a folder of its own (ProcessingTask.default_output_dir(key) gives one)"
+                )
+
+
+_READABLE_CHARS = 100  # readable part of a default output folder name; the digest keeps longer keys apart
 
 
 def _path_safe(value: Any) -> str:
-    text = value.strftime("%Y%m%d_%H%M%S") if hasattr(value, "strftime") else str(value)
+    if isinstance(value, datetime):
+        text = value.strftime("%Y%m%d_%H%M%S_%f")
+        text = text[:-3] if text.endswith("000") else text
+    elif hasattr(value, "strftime"):
+        text = value.strftime("%Y%m%d")
+    else:
+        text = str(value)
     return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in text)
+
+
+def results_owner(table: type[dj.Table], key: dict[str, Any]) -> str:
+    """What a results file of ``table``'s row ``key`` records as its owner (`storage.owner_text`)."""
+    return storage.owner_text(schema=table.database, table=table.__name__,
+                              key={name: key[name] for name in table.primary_key})
 
 
 # ---------------------------------------------------------------------------- motion correction
@@ -419,6 +563,7 @@ class MotionCorrection(dj.Imported):
 
     def make_fetch(self, key: dict[str, Any]) -> tuple[MotionInputs]:
         task_mode, output_dir = (ProcessingTask & key).fetch1("task_mode", "processing_output_dir")
+        ProcessingTask.check_output_dir(key, output_dir)
         method, params = (ProcessingParamSet & key).fetch1("processing_method", "params")
         software, directory, frame_rate = (Recording & key).fetch1(
             "acquisition_software", "recording_directory", "frame_rate"
@@ -441,6 +586,7 @@ class MotionCorrection(dj.Imported):
             output_dir_relative=output_dir,
             n_frames=int(n_frames),
             frame_shape=(int(height), int(width)),
+            owner=results_owner(MotionCorrection, key),
         )
         return (inputs,)
 
@@ -463,6 +609,7 @@ def _segmentation_inputs(key: dict[str, Any]) -> SegmentationInputs:
     """The stage's inputs; in load mode also the raw recording and the rigid motion that maps it onto the
     loaded footprints (traces without a baseline take their background from it)."""
     task_mode, output_dir = (ProcessingTask & key).fetch1("task_mode", "processing_output_dir")
+    ProcessingTask.check_output_dir(key, output_dir)
     method, params = (ProcessingParamSet & key).fetch1("processing_method", "params")
     fps, height, width, n_frames = (RecordingInfo & key).fetch1("fps", "px_height", "px_width", "nframes")
     corrected, channel = (MotionCorrection & key).fetch1("corrected_movie", "motion_correct_channel")
@@ -499,6 +646,8 @@ def _segmentation_inputs(key: dict[str, Any]) -> SegmentationInputs:
         motion_border=int(np.ceil(largest_shift)),
         output_dir=output_path,
         output_dir_relative=output_dir,
+        owner=results_owner(Segmentation, key),
+        movie_owner=results_owner(MotionCorrection, key),
         **recording,
     )
 
@@ -694,13 +843,14 @@ def _edit_rows(key: dict[str, Any]) -> dict[str, Any]:
 
 
 def curation_inputs(key: dict[str, Any]) -> dict[str, Any]:
-    """What the cells of curation ``key`` are made of: the segmentation's results file (path, and its size and
-    modification time as a fingerprint), its mask ids, each curation's changes from curation 0 on, and the
-    parameter set. Small, apart from the traces of merged and added cells."""
+    """What the cells of curation ``key`` are made of: the segmentation's results file (path, the owner it must
+    record, and its size and modification time as a fingerprint), its mask ids, each curation's changes from
+    curation 0 on, and the parameter set. Small, apart from the traces of merged and added cells."""
     path = find_full_path(get_processed_root_dir(), (Segmentation & key).fetch1("results_file"))
     stat = path.stat()
     return {
         "results_file": str(path),
+        "owner": results_owner(Segmentation, (Segmentation & key).fetch1("KEY")),
         "file_stamp": (stat.st_size, stat.st_mtime_ns),
         "mask_ids": (Segmentation.Mask & key).to_arrays("mask_id", order_by="mask_id"),
         "chain": [_edit_rows(link) for link in curation_chain(key)],
@@ -836,12 +986,21 @@ def automatic_tables() -> list[type[dj.Table]]:
 
 
 def populate_all(
-    display_progress: bool = True, reserve_jobs: bool = False, suppress_errors: bool = False
+    display_progress: bool = True,
+    reserve_jobs: bool = False,
+    suppress_errors: bool = False,
+    *,
+    heartbeat_s: float = reservations.HEARTBEAT_S,
 ) -> dict[str, dict[str, Any]]:
     """Populate every automatic table in dependency order.
 
     Manual tables with automatic entries (curation 0 of each segmentation) are filled before
     each table is populated, so one call runs from raw recordings to activity.
+
+    With ``reserve_jobs=True`` each key is reserved in its table's jobs table, so that other
+    workers skip it, and kept by a heartbeat every ``heartbeat_s`` seconds while it is computed;
+    a query that finds the database away waits for it, and a result computed meanwhile is
+    inserted when it returns (``element_calcium.reservations``).
 
     Returns:
         ``{table name: {"success_count": int, "error_list": [(key, message), ...]}}``.
@@ -849,9 +1008,12 @@ def populate_all(
     results = {}
     for table in automatic_tables():
         fill_automatic_entries()
-        results[table.__name__] = table.populate(
-            display_progress=display_progress, reserve_jobs=reserve_jobs, suppress_errors=suppress_errors
-        )
+        if reserve_jobs:
+            results[table.__name__] = reservations.populate_reserved(
+                table, display_progress=display_progress, suppress_errors=suppress_errors, heartbeat_s=heartbeat_s
+            )
+        else:
+            results[table.__name__] = table.populate(display_progress=display_progress, suppress_errors=suppress_errors)
     return results
 
 

@@ -8,6 +8,7 @@ folder is refused with nothing stored; ingesting the same folder again adds noth
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,16 +68,24 @@ def ingest_recording(
         notes: free text stored with the recording.
 
     Raises:
-        ValueError: the folder is outside every raw root, already ingested under another
-            session, or its files are malformed (the reader's message names the file).
+        ValueError: the folder is a file, outside every raw root (itself or through a symbolic
+            link), already ingested under another session, or its files are malformed (the
+            reader's message names the file); a subject, time, equipment, notes or parameter set
+            that the tables cannot hold; or the task's output folder is already another task's.
+            Nothing is stored then.
         FileNotFoundError: the folder or a required file does not exist.
     """
-    from workflow.pipeline import Session, Subject, get_raw_root_dirs, imaging
+    from workflow.pipeline import Equipment, Session, Subject, get_raw_root_dirs, imaging
 
-    folder = Path(folder).expanduser().resolve()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"recording folder {folder} does not exist")
-    relative = relative_to_root(get_raw_root_dirs(), folder)
+    roots = get_raw_root_dirs()
+    folder = _recording_folder(folder, roots)
+    relative = relative_to_root(roots, folder)
+    imaging.check_attribute(imaging.Recording, "recording_directory", relative,
+                            what="recording folder (relative to its raw root)")
+    _check_name(subject, "subject")
+    imaging.check_attribute(Subject, "subject", subject, what="subject")
+    _check_session_datetime(session_datetime)
+    imaging.check_attribute(imaging.Recording, "recording_notes", notes, what="notes")
     session_key = {"subject": subject, "session_datetime": session_datetime}
 
     existing = imaging.Recording & {"recording_directory": relative}
@@ -84,9 +93,20 @@ def ingest_recording(
         return _existing(imaging, existing.fetch1("KEY"), session_key, relative)
 
     software = software or readers.detect_software(folder)
-    readers.read_recording(folder, software=software, fps=fps)  # a bad folder fails here, before any insert
+    recording = readers.read_recording(folder, software=software, fps=fps)  # a bad folder fails here
+    imaging.check_recording(recording.metadata, folder=folder)
+    _check_links(folder, roots)
+    for path in recording.metadata.files:
+        imaging.check_attribute(imaging.RecordingInfo.File, "file_path", relative_to_root(roots, path),
+                                what="recording file (relative to its raw root)")
+    equipment = equipment or DEFAULT_EQUIPMENT[software]
+    imaging.check_attribute(Equipment, "equipment", equipment, what="equipment")
+    if not Equipment & {"equipment": equipment}:
+        known = ", ".join(Equipment.to_arrays("equipment"))
+        raise ValueError(f"equipment {equipment!r} is not in Equipment ({known}); insert it there first")
     modality = imaging.modality_of(software)
     paramset_id = imaging.DEFAULT_PARAMSET_ID[modality] if paramset_id is None else paramset_id
+    imaging.check_attribute(imaging.ProcessingParamSet, "paramset_id", paramset_id, what="paramset_id")
     if not imaging.ProcessingParamSet & {"paramset_id": paramset_id}:
         raise ValueError(f"paramset_id {paramset_id} does not exist in ProcessingParamSet")
 
@@ -100,7 +120,7 @@ def ingest_recording(
         imaging.Recording.insert1(
             {
                 **recording_key,
-                "equipment": equipment or DEFAULT_EQUIPMENT[software],
+                "equipment": equipment,
                 "acquisition_software": software,
                 "recording_directory": relative,
                 "frame_rate": fps,
@@ -115,6 +135,56 @@ def ingest_recording(
               Subject & {"subject": subject} if new_subject else None)
         raise
     return IngestResult(recording_key=recording_key, created=True, task_key=task_key)
+
+
+def _recording_folder(folder: str | Path, roots: list[Path]) -> Path:
+    """The recording folder, resolved; refuses, saying what it is, a path that is no folder under a raw root."""
+    given = Path(folder).expanduser().absolute()
+    resolved = given.resolve()
+    if not resolved.exists():
+        if given.is_symlink():
+            raise FileNotFoundError(f"recording folder {given} is a symbolic link to {resolved}, which does not exist")
+        raise FileNotFoundError(f"recording folder {given} does not exist")
+    if not resolved.is_dir():
+        raise ValueError(f"{given} is a file, not a folder; give the folder that holds the recording's files")
+    _check_inside_roots(given, resolved, roots)
+    return resolved
+
+
+def _check_inside_roots(given: Path, resolved: Path, roots: list[Path]) -> None:
+    """Refuse a path under a raw root that a symbolic link leads out of every raw root."""
+    inside = any(resolved.is_relative_to(root) for root in roots)
+    if not inside and resolved != Path(os.path.normpath(given)):
+        listed = ", ".join(str(root) for root in roots)
+        raise ValueError(
+            f"{given} is reached through a symbolic link that leads to {resolved}, outside every raw root "
+            f"({listed}); move or copy the recording under a raw root, or add the root that holds it to EC_RAW_ROOT"
+        )
+
+
+def _check_links(folder: Path, roots: list[Path]) -> None:
+    """Refuse symbolic links inside the recording folder that lead out of every raw root (names the first)."""
+    for parent, directories, files in os.walk(folder):
+        for name in (*directories, *files):
+            link = Path(parent) / name
+            if link.is_symlink():
+                _check_inside_roots(link, link.resolve(), roots)
+
+
+def _check_name(value: Any, what: str) -> None:
+    """A name used as a key: text, not empty, without surrounding spaces or control characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty name, got {value!r}")
+    if value != value.strip() or not value.isprintable():
+        raise ValueError(f"{what} {value!r} has surrounding spaces or control characters; give it without them")
+
+
+def _check_session_datetime(value: Any) -> None:
+    """A date and time from year 1000 on (what a MySQL datetime holds)."""
+    if not isinstance(value, datetime.datetime):
+        raise ValueError(f"session_datetime must be a datetime (e.g. 2024-03-01T10:30:00), got {value!r}")
+    if value.year < 1000:
+        raise ValueError(f"session_datetime {value} lies before the year 1000, which the database cannot store")
 
 
 def _existing(imaging, recording_key, session_key, relative) -> IngestResult:
@@ -134,13 +204,9 @@ def _next_recording_id(imaging, session_key) -> int:
 
 def _insert_task(imaging, recording_key, paramset_id) -> dict[str, Any]:
     task_key = {**recording_key, "paramset_id": paramset_id}
-    imaging.ProcessingTask.insert1(
-        {
-            **task_key,
-            "processing_output_dir": imaging.ProcessingTask.default_output_dir(task_key),
-            "task_mode": "trigger",
-        }
-    )
+    output_dir = imaging.ProcessingTask.default_output_dir(task_key)
+    imaging.ProcessingTask.check_output_dir(task_key, output_dir)  # a folder another task uses is refused
+    imaging.ProcessingTask.insert1({**task_key, "processing_output_dir": output_dir, "task_mode": "trigger"})
     return task_key
 
 

@@ -1,4 +1,5 @@
-"""Populate with jobs: failures recorded, retries, parallel workers, killed workers."""
+"""Populate with jobs: failures recorded, retries, parallel workers, killed workers, heartbeats, dropped
+connections and lost reservations."""
 
 import os
 import re
@@ -7,11 +8,15 @@ import subprocess
 import sys
 import time
 
-from helpers import insert_recording, small_movie
+import pymysql
+from helpers import SESSION_TIME, insert_recording, small_movie
 
+from element_calcium import reservations
+from element_calcium.reservations import Heartbeat
 from element_calcium.simulate import write_miniscope_v4
 from workflow import status
-from workflow.worker import repend_own_interrupted_jobs, return_orphaned_jobs
+from workflow.ingest import ingest_recording
+from workflow.worker import return_orphaned_jobs
 
 
 def _worker(*args, **popen):
@@ -65,7 +70,7 @@ def test_two_workers_in_parallel_process_each_key_once(pipeline, new_folder, sub
     assert not [e for e in status.job_errors() if e["key"].get("subject") == subject_name]
 
 
-def test_reservation_of_a_killed_worker_returns_to_pending(pipeline, new_folder, subject_name):
+def test_reservation_of_a_killed_worker_returns_to_pending_after_the_timeout(pipeline, new_folder, subject_name):
     imaging = pipeline.imaging
     folder = write_miniscope_v4(new_folder(), small_movie(n_frames=40), frames_per_file=20).path
     key = insert_recording(pipeline, folder, subject_name)
@@ -82,14 +87,11 @@ def test_reservation_of_a_killed_worker_returns_to_pending(pipeline, new_folder,
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert imaging.RecordingInfo.jobs.reserved & key
 
-    returned = 0
-    for _ in range(20):
-        returned += return_orphaned_jobs([imaging.RecordingInfo])
-        if returned:
-            break
-        time.sleep(0.5)
+    return_orphaned_jobs([imaging.RecordingInfo], orphan_timeout_s=60.0)
+    assert imaging.RecordingInfo.jobs.reserved & key, "returned before its timeout"
+    time.sleep(1.5)
+    assert return_orphaned_jobs([imaging.RecordingInfo], orphan_timeout_s=1.0) >= 1
 
-    assert returned == 1
     assert imaging.RecordingInfo.jobs.pending & key
     worker = _worker("--once")
     log = worker.communicate(timeout=300)[0]
@@ -97,14 +99,23 @@ def test_reservation_of_a_killed_worker_returns_to_pending(pipeline, new_folder,
     assert imaging.RecordingInfo & key
 
 
-def test_live_reservation_is_left_alone(pipeline, new_folder, subject_name):
+def test_reservation_with_a_heartbeat_outlives_the_timeout(pipeline, new_folder, subject_name):
+    """Orphan detection judges the heartbeat, not the reservation's age nor its connection."""
     imaging = pipeline.imaging
     folder = write_miniscope_v4(new_folder(), small_movie(n_frames=40), frames_per_file=20).path
     key = insert_recording(pipeline, folder, subject_name)
-    imaging.RecordingInfo.jobs.refresh()
-    assert imaging.RecordingInfo.jobs.reserve(key)
-    assert return_orphaned_jobs([imaging.RecordingInfo]) == 0
-    assert imaging.RecordingInfo.jobs.reserved & key
+    jobs = imaging.RecordingInfo.jobs
+    jobs.refresh()
+    assert jobs.reserve(key)
+
+    with Heartbeat(jobs, key, interval_s=0.2):
+        for _ in range(3):
+            time.sleep(1.5)
+            return_orphaned_jobs([imaging.RecordingInfo], orphan_timeout_s=3.0)
+            assert jobs.reserved & key, "a live reservation was returned to pending"
+    time.sleep(3.5)
+    return_orphaned_jobs([imaging.RecordingInfo], orphan_timeout_s=3.0)
+    assert jobs.pending & key, "the heartbeat stopped, yet the reservation stayed"
 
 
 def test_worker_exits_cleanly_on_sigterm(pipeline):
@@ -121,18 +132,62 @@ def test_worker_exits_cleanly_on_sigterm(pipeline):
     assert "worker stopped" in rest
 
 
-def test_job_interrupted_by_sigterm_goes_back_to_pending(pipeline, new_folder, subject_name):
-    """DataJoint records a SIGTERM during make() as a SystemExit error; the worker re-pends it."""
+def _motion_task(pipeline, new_folder, subject_name):
+    written = write_miniscope_v4(new_folder(), small_movie(n_frames=60), frames_per_file=30)
+    return ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME).task_key
+
+
+def test_insert_that_meets_a_dropped_connection_is_retried_without_computing_again(
+    pipeline, new_folder, subject_name, monkeypatch
+):
     imaging = pipeline.imaging
-    folder = write_miniscope_v4(new_folder(), small_movie(n_frames=40), frames_per_file=20).path
-    key = insert_recording(pipeline, folder, subject_name)
-    jobs = imaging.RecordingInfo.jobs
-    jobs.refresh()
-    assert jobs.reserve(key)
-    jobs.error(key, error_message="SystemExit: SIGTERM received")
-    assert jobs.errors & key
+    task_key = _motion_task(pipeline, new_folder, subject_name)
+    calls = {"compute": 0, "insert": 0}
+    compute, insert = imaging.MotionCorrection.make_compute, imaging.MotionCorrection.make_insert
 
-    repend_own_interrupted_jobs([imaging.RecordingInfo])
+    def counted_compute(self, key, *fetched):
+        calls["compute"] += 1
+        return compute(self, key, *fetched)
 
-    assert jobs.pending & key
-    assert not jobs.errors & key
+    def insert_on_a_dropped_connection(self, key, *rows):
+        calls["insert"] += 1
+        if calls["insert"] == 1:  # the server drops the connection of the open insert transaction
+            connection_id = self.connection.query("SELECT CONNECTION_ID()").fetchone()[0]
+            info = self.connection.conn_info
+            killer = pymysql.connect(host=info["host"], port=int(info["port"]), user=info["user"],
+                                     password=info["passwd"], autocommit=True)
+            with killer:
+                killer.cursor().execute(f"KILL {int(connection_id)}")
+        return insert(self, key, *rows)
+
+    monkeypatch.setattr(imaging.MotionCorrection, "make_compute", counted_compute)
+    monkeypatch.setattr(imaging.MotionCorrection, "make_insert", insert_on_a_dropped_connection)
+    result = reservations.populate_reserved(imaging.MotionCorrection, suppress_errors=True)
+
+    assert result["error_list"] == [] and result["success_count"] == 1
+    assert calls == {"compute": 1, "insert": 2}
+    assert len(imaging.MotionCorrection & task_key) == 1
+    assert not imaging.MotionCorrection.jobs & task_key
+
+
+def test_result_of_a_lost_reservation_is_not_inserted(pipeline, new_folder, subject_name, monkeypatch):
+    """A worker whose reservation was returned to pending while it computed (cut off from the server longer
+    than the orphan timeout) drops its result: the worker that holds the key now inserts it."""
+    imaging = pipeline.imaging
+    task_key = _motion_task(pipeline, new_folder, subject_name)
+    jobs = imaging.MotionCorrection.jobs
+    compute = imaging.MotionCorrection.make_compute
+
+    def compute_while_another_worker_takes_the_key(self, key, *fetched):
+        result = compute(self, key, *fetched)
+        jobs.connection.query(
+            f"UPDATE {jobs.full_table_name} SET host='elsewhere', pid=1{(jobs & key).where_clause()}"
+        )
+        return result
+
+    monkeypatch.setattr(imaging.MotionCorrection, "make_compute", compute_while_another_worker_takes_the_key)
+    result = reservations.populate_reserved(imaging.MotionCorrection, suppress_errors=True)
+
+    assert result == {"success_count": 0, "error_list": []}
+    assert not imaging.MotionCorrection & task_key
+    assert (jobs & task_key).fetch1("status", "host") == ("reserved", "elsewhere")
