@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from element_calcium._simulate_astro import simulate_astro
-from element_calcium.compute._events_spatial import detect_spatial_events
+from element_calcium.compute.events import detect_spatial_events
 from element_calcium.compute.params import SpatialEventParams
+from element_calcium.simulate import simulate_astro
 
 
 class Overlaps:

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from element_calcium._simulate_traces import score_transients, simulate_traces, true_transients
 from element_calcium.compute.events import detect_transients, response_statistics, transient_statistics
+from element_calcium.simulate import score_transients, simulate_traces, true_transients
 
 RESOLVE_S = 0.5
 TOLERANCE_S = 0.2

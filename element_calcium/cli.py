@@ -1,13 +1,14 @@
-"""The ``element-calcium`` command.
+"""The ``element-calcium`` command; ``element-calcium COMMAND --help`` shows each command's options, defaults and
+examples.
 
     element-calcium setup-db                       make sure a database server answers
-    element-calcium demo                           simulate, ingest and process a recording
+    element-calcium demo                           simulate, ingest and process a recording (its own schemas)
     element-calcium ingest PATH --subject S --session-datetime T [--software auto] [--fps F]
                            [--paramset ID | --no-task]
     element-calcium populate [--reserve-jobs]      populate every automatic table once
     element-calcium worker [--once] [--sleep S]    populate in a loop (cron: --once)
-    element-calcium status                         row counts, jobs and errors
-    element-calcium jobs --retry [TABLE]           clear errors so those keys run again
+    element-calcium status                         rows, work left, what runs now and how far, errors
+    element-calcium jobs [--retry [TABLE]]         list errors, or clear them so those keys run again
     element-calcium report --recording KEY [--out report.html]
                                                    quality-control report of a recording (HTML)
     element-calcium video --task KEY [--curation N] [--out movie.mp4]
@@ -15,19 +16,26 @@
     element-calcium cleanup [--grace-hours H] [--delete]
                                                    list (or delete) files under the processed root no row references
 
-KEY is a primary key as comma-separated ``attribute=value`` pairs, e.g.
-``subject=mouse1,session_datetime=2024-03-01 10:30:00,recording_id=0`` (a task adds ``paramset_id=0``).
+KEY is a primary key as comma-separated ``attribute=value`` pairs, the form ``ingest`` prints, e.g.
+``subject=mouse1,session_datetime=2024-03-01T10:30:00,recording_id=0`` (a task adds ``paramset_id=0``).
+Attributes the table does not have are refused.
+
+Every error the user can act on is one line on standard error, naming what is wrong and what to do,
+with exit status 2; ``populate`` and ``worker --once`` exit with 1 when a key failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
+import textwrap
 import warnings
+from pathlib import Path
 
-from . import reservations
-from .readers import SOFTWARE
+_NEXT = ("next: `element-calcium worker --once` (or `populate`) computes it; `element-calcium status` shows how far it "
+         "is; then `element-calcium report --recording {key}`")
 
 
 def _setup_db(args) -> int:
@@ -37,33 +45,57 @@ def _setup_db(args) -> int:
 
 
 def _demo(args) -> int:
-    from workflow.demo import describe, run_demo
+    from workflow.demo import describe, run_demo, use_demo_place
 
-    key = run_demo(n_frames=args.frames, size=args.size, n_cells=args.cells, seed=args.seed)
-    print(describe(key))
-    return 0
+    use_demo_place()
+    result = run_demo(n_frames=args.frames, size=args.size, n_cells=args.cells, seed=args.seed)
+    print(describe(result))
+    return 1 if result.failed else 0
 
 
 def _ingest(args) -> int:
     from workflow.ingest import ingest_recording, parse_datetime
+    from workflow.keys import format_key
 
+    session_datetime = parse_datetime(args.session_datetime)
+    software = None if args.software == "auto" else args.software
+    _check_fps_option(Path(args.path), software, args.fps)
     result = ingest_recording(
         args.path,
         subject=args.subject,
-        session_datetime=parse_datetime(args.session_datetime),
-        software=None if args.software == "auto" else args.software,
+        session_datetime=session_datetime,
+        software=software,
         fps=args.fps,
         paramset_id=args.paramset,
         create_task=not args.no_task,
         notes=args.notes,
     )
-    print(("ingested " if result.created else "already ingested, nothing added: ") + str(result.recording_key))
+    recording = shlex.quote(format_key(result.recording_key))
+    print(("ingested recording " if result.created else "already ingested, nothing added: recording ") + recording)
     if result.task_key:
-        print(f"processing task: {result.task_key}")
+        print(f"processing task {shlex.quote(format_key(result.task_key))}")
+        print(_NEXT.format(key=recording))
     return 0
 
 
+def _check_fps_option(folder: Path, software: str | None, fps: float | None) -> None:
+    """Refuse ``--fps`` where the recording's files hold the frame rate, and require it for plain TIFF."""
+    if not folder.is_dir():
+        return  # ingest names the folder that is missing
+    from element_calcium import readers
+
+    software = software or readers.detect_software(folder)
+    if software == "TIFF" and fps is None:
+        raise ValueError(f"{folder}: plain TIFF files carry no frame rate; give it with --fps (Hz), e.g. --fps 30")
+    if software != "TIFF" and fps is not None:
+        raise ValueError(
+            f"--fps applies to plain TIFF only: {folder} is a {software} recording, which records its own frame "
+            "rate; leave --fps out"
+        )
+
+
 def _populate(args) -> int:
+    from element_calcium.reservations import key_text
     from workflow.paths import check_writable
     from workflow.pipeline import get_processed_root_dir, imaging
 
@@ -73,85 +105,84 @@ def _populate(args) -> int:
     for table, outcome in results.items():
         print(f"{table}: {outcome['success_count']} made, {len(outcome['error_list'])} failed")
         for key, message in outcome["error_list"]:
-            print(f"  {key}: {message}")
+            print(f"  {key_text(key)}: {message}")
         failed += len(outcome["error_list"])
     return 1 if failed else 0
 
 
 def _worker(args) -> int:
-    from workflow.paths import check_writable
-    from workflow.pipeline import get_processed_root_dir
-    from workflow.worker import run_worker
+    from workflow.database import wait_until_answers
+    from workflow.paths import check_writable, get_processed_root_dir
 
     check_writable(get_processed_root_dir())
+    if not args.once:
+        wait_until_answers()  # a service started before its database waits for it; cron (--once) is told
+    import workflow.pipeline  # noqa: F401  (activates the schemas)
+    from workflow.worker import run_worker
+
     return run_worker(once=args.once, sleep_s=args.sleep, orphan_timeout_s=args.orphan_timeout)
 
 
 def _status(args) -> int:
-    import workflow.pipeline  # noqa: F401
+    import workflow.pipeline  # noqa: F401  (activates the schemas)
     from workflow import status
 
-    print(f"{'table':<24}{'rows':>8}{'pending':>9}{'reserved':>10}{'error':>7}")
+    print(f"{'table':<26}{'rows':>8}{'pending':>9}{'running':>9}{'error':>7}")
     for row in status.table_counts():
-        jobs = "".join(f"{row[name]:>{width}}" for name, width in (("pending", 9), ("reserved", 10), ("error", 7))
+        jobs = "".join(f"{row[name]:>{width}}" for name, width in (("pending", 9), ("reserved", 9), ("error", 7))
                        if name in row)
-        print(f"{row['table']:<24}{row['rows']:>8}{jobs}")
+        print(f"{row['table']:<26}{row['rows']:>8}{jobs}")
+    print("\npending: keys no worker has computed yet; running: computed now; error: failed (`element-calcium jobs`)")
+    running = status.running()
+    print(f"\nrunning now: {len(running) or 'nothing'}")
+    for entry in running:
+        print(f"  {status.describe_running(entry)}")
     errors = status.job_errors()
     if errors:
-        print(f"\n{len(errors)} job(s) in error:")
+        print(f"\n{len(errors)} job(s) in error (`element-calcium jobs --retry` runs them again):")
         for error in errors:
-            print(f"  {error['table']} {error['key']} on {error['host']} at {error['completed_time']}:")
+            print(f"  {error['table']} {error['key_text']} on {error['host']} at {error['completed_time']}:")
             print(f"    {error['error_message']}")
     return 0
 
 
 def _jobs(args) -> int:
-    import workflow.pipeline  # noqa: F401
+    import workflow.pipeline  # noqa: F401  (activates the schemas)
     from workflow import status
 
     if args.retry is None:
         for error in status.job_errors():
-            print(f"{error['table']} {error['key']}: {error['error_message']}")
+            print(f"{error['table']} {error['key_text']}: {error['error_message']}")
         return 0
     cleared = status.retry_errors(args.retry or None)
     print(f"cleared {cleared} job(s) in error; they run at the next populate")
     return 0
 
 
-def parse_key(text: str) -> dict[str, str]:
-    """``"a=1,b=x"`` -> ``{"a": "1", "b": "x"}``; a part without ``=`` or an empty name raises ValueError."""
-    key = {}
-    for part in text.split(","):
-        name, equals, value = part.partition("=")
-        if not equals or not name.strip():
-            raise ValueError(f"key must be comma-separated attribute=value pairs, got {text!r}")
-        key[name.strip()] = value.strip()
-    return key
-
-
-def _one(table, key: dict[str, str], what: str) -> dict:
-    """The primary key of the single entry of ``table`` that ``key`` names."""
-    matches = (table & key).keys()
-    if len(matches) != 1:
-        raise ValueError(f"{len(matches)} {what}s match {key}; give a key that names exactly one")
-    return matches[0]
-
-
 def _report(args) -> int:
     from element_calcium.report import write_report
+    from workflow.keys import one
     from workflow.pipeline import imaging
 
-    path = write_report(_one(imaging.RecordingInfo, parse_key(args.recording), "recording"), out=args.out)
-    print(path)
+    print(write_report(one(imaging.RecordingInfo, args.recording, what="--recording", noun="recording"),
+                       out=args.out, progress=True))
     return 0
 
 
 def _video(args) -> int:
     from element_calcium.report import generate_videos
+    from workflow.keys import format_key, one
     from workflow.pipeline import imaging
 
-    task = _one(imaging.MotionCorrection, parse_key(args.task), "motion-corrected task")
-    print(generate_videos(task, curation_id=args.curation, out=args.out))
+    task = one(imaging.ProcessingTask, args.task, what="--task", noun="processing task")
+    curations = (imaging.Curation & task).to_arrays("curation_id", order_by="curation_id")
+    if args.curation not in curations:
+        if not len(curations):
+            raise ValueError(f"--task {format_key(task)} has no cells yet (not segmented); run `element-calcium "
+                             "worker --once` first")
+        raise ValueError(f"--curation {args.curation}: task {format_key(task)} has curation(s) "
+                         f"{', '.join(map(str, curations))}; give one of them")
+    print(generate_videos(task, curation_id=args.curation, out=args.out, progress=True))
     return 0
 
 
@@ -173,75 +204,149 @@ def _cleanup(args) -> int:
     return 0
 
 
+def _command(commands, name: str, *, summary: str, description: str, examples: str, run) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` shows ``description`` and then ``examples``."""
+    parser = commands.add_parser(name, help=summary, description=textwrap.fill(description, width=100),
+                                 epilog="examples:\n" + examples.strip("\n"),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(run=run)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="element-calcium", description="Calcium-imaging pipeline on DataJoint.")
+    from element_calcium.readers import SOFTWARE
+    from element_calcium.reservations import DEFAULT_ORPHAN_TIMEOUT_S, HEARTBEAT_S
+
+    parser = argparse.ArgumentParser(
+        prog="element-calcium", description="Calcium-imaging pipeline on DataJoint: ingest recordings, process them "
+        "with workers, and look at the results. `element-calcium COMMAND --help` shows a command's options and "
+        "examples.", epilog="database credentials: DJ_HOST, DJ_PORT, DJ_USER, DJ_PASS (or datajoint.json); data "
+        "folders: EC_RAW_ROOT, EC_PROCESSED_ROOT; schema prefix: EC_DB_PREFIX (default ec_)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    setup = commands.add_parser("setup-db", help="make sure a MySQL/MariaDB server answers; start one if needed")
+    setup = _command(commands, "setup-db", run=_setup_db,
+                     summary="make sure a MySQL/MariaDB server answers; make one of its own if needed",
+                     description="Make sure a database answers at DJ_HOST:DJ_PORT for DJ_USER/DJ_PASS. If none does, "
+                     "make a MariaDB server of its own (data, socket and log in EC_DB_DIR, default "
+                     "~/.local/share/element-calcium/mariadb) on DJ_PORT, else `docker compose up -d db`, else (as "
+                     "root) install Debian's mariadb-server-core first. It never changes the users or passwords of "
+                     "a server it did not create: a server that refuses the credentials is reported, with what to "
+                     "set. Running it again changes nothing.", examples="""
+  element-calcium setup-db                        default: 127.0.0.1:3306, user root, empty password
+  DJ_PORT=3307 DJ_PASS=secret element-calcium setup-db
+  element-calcium setup-db --no-install           only check""")
     setup.add_argument("--no-install", action="store_true", help="only check; never start or install a server")
-    setup.set_defaults(run=_setup_db)
 
-    demo = commands.add_parser("demo", help="simulate a Miniscope recording and run the pipeline on it")
-    demo.add_argument("--frames", type=int, default=1500)
-    demo.add_argument("--size", type=int, default=160, help="frame height and width (pixels)")
-    demo.add_argument("--cells", type=int, default=30)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(run=_demo)
+    demo = _command(commands, "demo", run=_demo, summary="simulate a Miniscope recording and run the pipeline on it",
+                    description="Simulate a one-photon Miniscope V4 recording with lever presses, ingest it and "
+                    "populate every table, in schemas and folders of the demo's own (prefix <EC_DB_PREFIX>demo_, "
+                    "folders demo/ under the raw and processed roots): your own recordings are neither read nor "
+                    "computed. Run it again and again: the recording is written once.", examples="""
+  element-calcium demo
+  element-calcium demo --frames 600 --size 96 --cells 10      a quicker one""")
+    demo.add_argument("--frames", type=int, default=1500, help="frames of the recording (default 1500, at 20 Hz)")
+    demo.add_argument("--size", type=int, default=160, help="frame height and width in pixels (default 160)")
+    demo.add_argument("--cells", type=int, default=30, help="cells simulated (default 30)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the simulation (default 0)")
 
-    ingest = commands.add_parser("ingest", help="enter a recording folder (under a raw root) into the pipeline")
-    ingest.add_argument("path")
-    ingest.add_argument("--subject", required=True)
-    ingest.add_argument("--session-datetime", required=True, help="ISO-8601, e.g. 2024-03-01T10:30:00")
-    ingest.add_argument("--software", default="auto", choices=("auto", *SOFTWARE))
-    ingest.add_argument("--fps", type=float, help="frame rate (Hz) of plain TIFF stacks, which carry none")
-    ingest.add_argument("--notes", default="")
+    ingest = _command(commands, "ingest", run=_ingest,
+                      summary="enter a recording folder (under a raw root) into the pipeline",
+                      description="Enter a recording folder that lies under a raw root (EC_RAW_ROOT, default "
+                      "./data/raw): subject, session, recording, its metadata and a processing task, after reading "
+                      "its files. Prints the recording's and the task's keys in the form `report` and `video` take. "
+                      "Ingesting the same folder again adds nothing.", examples="""
+  element-calcium ingest data/raw/mouse1/2024_03_01/10_30_00 --subject mouse1 --session-datetime 2024-03-01T10:30:00
+  element-calcium ingest data/raw/mouse2/stack --subject mouse2 --session-datetime 2024-03-02T09:00 --fps 30
+  element-calcium ingest data/raw/mouse3/session --subject mouse3 --session-datetime 2024-03-03T11:00 --paramset 10""")
+    ingest.add_argument("path", help="the recording folder (Miniscope session or device folder, or TIFF folder)")
+    ingest.add_argument("--subject", required=True, help="subject name; entered if new")
+    ingest.add_argument("--session-datetime", required=True, help="session start, ISO-8601, e.g. 2024-03-01T10:30:00")
+    ingest.add_argument("--software", default="auto", choices=("auto", *SOFTWARE),
+                        help="acquisition software (default auto: detected from the files)")
+    ingest.add_argument("--fps", type=float, help="frame rate (Hz) of plain TIFF stacks, which carry none; only "
+                                                   "for those")
+    ingest.add_argument("--notes", default="", help="free text stored with the recording (default none)")
     task = ingest.add_mutually_exclusive_group()
-    task.add_argument("--paramset", type=int, help="parameter set of the processing task (default: modality's)")
+    task.add_argument("--paramset", type=int, help="parameter set of the processing task (default: 0 for one-photon, "
+                                                   "1 for two-photon)")
     task.add_argument("--no-task", action="store_true", help="insert no processing task")
-    ingest.set_defaults(run=_ingest)
 
-    populate = commands.add_parser("populate", help="populate every automatic table once")
-    populate.add_argument("--reserve-jobs", action="store_true", help="coordinate with other workers")
-    populate.set_defaults(run=_populate)
+    populate = _command(commands, "populate", run=_populate, summary="populate every automatic table once",
+                        description="Compute everything that is missing, once, in this process, with a progress bar "
+                        "per long step. Exits with 1 when a key failed, after printing each error.", examples="""
+  element-calcium populate
+  element-calcium populate --reserve-jobs      beside running workers""")
+    populate.add_argument("--reserve-jobs", action="store_true",
+                          help="reserve each key in the jobs tables, so that running workers skip it")
 
-    worker = commands.add_parser("worker", help="populate in a loop with job reservation")
+    worker = _command(commands, "worker", run=_worker, summary="populate in a loop with job reservation",
+                      description="Populate every automatic table in cycles, reserving each key, until SIGTERM or "
+                      "Ctrl-C. Long steps log their progress every 10 s; `element-calcium status` shows it. A worker "
+                      "started before its database waits for it. With --once: one cycle, exit status 1 when a key "
+                      "failed (the keys are logged), 2 when the database does not answer.", examples="""
+  element-calcium worker                       a cycle every 60 s
+  element-calcium worker --sleep 300
+  */10 * * * * cd /path/to/project && .venv/bin/element-calcium worker --once >> worker.log 2>&1    (crontab)""")
     worker.add_argument("--once", action="store_true", help="one cycle, then exit (for cron)")
-    worker.add_argument("--sleep", type=float, default=60.0, help="seconds between cycles")
-    worker.add_argument("--orphan-timeout", type=float, default=reservations.DEFAULT_ORPHAN_TIMEOUT_S,
+    worker.add_argument("--sleep", type=float, default=60.0, help="seconds between cycles (default 60)")
+    worker.add_argument("--orphan-timeout", type=float, default=DEFAULT_ORPHAN_TIMEOUT_S,
                         help="seconds without a heartbeat after which a reservation counts as abandoned (its worker "
-                             f"was killed); a computing worker renews its heartbeat every {reservations.HEARTBEAT_S:g} s")
-    worker.set_defaults(run=_worker)
+                             f"was killed); a computing worker renews its heartbeat every {HEARTBEAT_S:g} s "
+                             f"(default {DEFAULT_ORPHAN_TIMEOUT_S:g})")
 
-    status = commands.add_parser("status", help="row counts, jobs and errors")
-    status.set_defaults(run=_status)
+    _command(commands, "status", run=_status, summary="rows, work left, what runs now and how far it is, errors",
+             description="Rows per table; for each automatic table the keys still to compute (pending), being "
+             "computed now (running) and failed (error); each running key with its worker and progress; and the "
+             "errors.", examples="""
+  element-calcium status""")
 
-    jobs = commands.add_parser("jobs", help="list jobs in error, or clear them with --retry")
-    jobs.add_argument("--retry", nargs="?", const="", metavar="TABLE", help="clear errors (of TABLE, or all)")
-    jobs.set_defaults(run=_jobs)
+    jobs = _command(commands, "jobs", run=_jobs, summary="list jobs in error, or clear them with --retry",
+                    description="List the keys that failed with their errors, or clear the errors so that the next "
+                    "populate or worker cycle runs those keys again.", examples="""
+  element-calcium jobs
+  element-calcium jobs --retry                  every table
+  element-calcium jobs --retry Segmentation""")
+    jobs.add_argument("--retry", nargs="?", const="", metavar="TABLE",
+                      help="clear errors (of TABLE, default every table)")
 
-    report = commands.add_parser("report", help="write the quality-control report of a recording (HTML)")
-    report.add_argument("--recording", required=True, metavar="KEY", help="attr=value,... of the recording")
-    report.add_argument("--out", help="HTML file to write (default: the recording's processed folder)")
-    report.set_defaults(run=_report)
+    report = _command(commands, "report", run=_report,
+                      summary="write the quality-control report of a recording (HTML)",
+                      description="Write one self-contained HTML page about a recording: its metadata, and per "
+                      "processing task the motion, summary images, cells, traces, events and clusters computed so "
+                      "far, with the parameters, the software version and the time it was made.", examples="""
+  element-calcium report --recording subject=mouse1,session_datetime=2024-03-01T10:30:00,recording_id=0
+  element-calcium report --recording subject=mouse1,session_datetime=2024-03-01T10:30:00 --out mouse1.html""")
+    report.add_argument("--recording", required=True, metavar="KEY",
+                        help="attr=value,... naming one recording (as `ingest` prints it)")
+    report.add_argument("--out", help="HTML file to write (default: report.html in the recording's processed folder)")
 
-    video = commands.add_parser("video", help="write the four-panel result movie of a processing task (MP4)")
-    video.add_argument("--task", required=True, metavar="KEY", help="attr=value,... of the processing task")
-    video.add_argument("--curation", type=int, default=0, help="curation whose cells are reconstructed")
-    video.add_argument("--out", help="MP4 file to write (default: the task's output folder)")
-    video.set_defaults(run=_video)
+    video = _command(commands, "video", run=_video,
+                     summary="write the four-panel result movie of a processing task (MP4)",
+                     description="Write an MP4 of four panels side by side: raw | motion-corrected | reconstructed "
+                     "(cells' footprints times their calcium) | residual (corrected minus reconstructed).",
+                     examples="""
+  element-calcium video --task subject=mouse1,session_datetime=2024-03-01T10:30:00,recording_id=0,paramset_id=0
+  element-calcium video --task subject=mouse1,session_datetime=2024-03-01T10:30:00 --curation 1 --out c1.mp4""")
+    video.add_argument("--task", required=True, metavar="KEY",
+                       help="attr=value,... naming one processing task (as `ingest` prints it)")
+    video.add_argument("--curation", type=int, default=0,
+                       help="curation whose cells are reconstructed (default 0: as segmented)")
+    video.add_argument("--out", help="MP4 file to write (default: result_movie.mp4 in the task's output folder)")
 
-    cleanup = commands.add_parser(
-        "cleanup", help="list files under the processed root that no row references; --delete removes them",
+    cleanup = _command(
+        commands, "cleanup", run=_cleanup,
+        summary="list files under the processed root that no row references; --delete removes them",
         description="List the pipeline's files under the processed root (and in its array store) that no row "
                     "references: temporaries of interrupted writes, results files of failed or repeated "
                     "computations, .npy files of rolled-back inserts. Files modified within the grace period are "
                     "kept (a computation in progress), and so is every file a row references and every file the "
-                    "pipeline did not write. A dry run unless --delete is given.")
+                    "pipeline did not write. A dry run unless --delete is given.", examples="""
+  element-calcium cleanup
+  element-calcium cleanup --grace-hours 48 --delete""")
     cleanup.add_argument("--grace-hours", type=float, default=24.0,
                          help="keep files modified within this many hours (default 24)")
     cleanup.add_argument("--delete", action="store_true", help="remove the files listed (default: only list them)")
-    cleanup.set_defaults(run=_cleanup)
     return parser
 
 
@@ -252,17 +357,25 @@ class _JobsTableTypeNotice(logging.Filter):
         return not record.getMessage().startswith("Native type")
 
 
+def _quiet_notices() -> None:
+    """Leave out DataJoint's notices that say nothing to act on: no settings file (the defaults and DJ_*
+    variables apply) and MariaDB's best-effort support (the pipeline is tested on MariaDB)."""
+    for message in ("No datajoint.json found", "MariaDB is not officially supported"):
+        warnings.filterwarnings("ignore", message=message)
+
+
 def _configure_logging(verbose: bool) -> None:
+    """Log lines of the package (progress, worker) to standard error."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     package_logger = logging.getLogger("element_calcium")
     package_logger.addHandler(handler)
     package_logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("datajoint").addFilter(_JobsTableTypeNotice())
-    warnings.filterwarnings("ignore", message="No datajoint.json found")
 
 
 def main(argv: list[str] | None = None) -> int:
+    _quiet_notices()
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:

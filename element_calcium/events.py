@@ -26,7 +26,7 @@ import datajoint as dj
 import numpy as np
 import pandas as pd
 
-from . import imaging, paramsets
+from . import imaging, paramsets, reservations
 from ._fetched import pack, unpack
 from .compute import events as event_compute
 from .paths import find_full_path, path_under_root
@@ -653,10 +653,13 @@ class SpatialEvents(dj.Computed):
     def make_compute(self, key, *fetched) -> tuple[SpatialEventRows]:
         movie, output_dir, output_dir_relative, frame_times, params, (owner, movie_owner) = unpack(fetched)
         settings = imaging.get_run_settings()
-        rows = run_spatial_events(Path(movie), Path(output_dir), output_dir_relative,
-                                  event_paramset_id=key["event_paramset_id"], params=params, frame_times=frame_times,
-                                  device=settings.get("device", "auto"), chunk_frames=settings.get("chunk_frames", 200),
-                                  owner=owner, movie_owner=movie_owner)
+        with reservations.step_progress(SpatialEvents.__name__, key, step="detecting events (two passes)",
+                                        unit="frames") as progress:
+            rows = run_spatial_events(Path(movie), Path(output_dir), output_dir_relative,
+                                      event_paramset_id=key["event_paramset_id"], params=params,
+                                      frame_times=frame_times, device=settings.get("device", "auto"),
+                                      chunk_frames=settings.get("chunk_frames", 200), progress=progress, owner=owner,
+                                      movie_owner=movie_owner)
         return (rows,)
 
     def make_insert(self, key, rows: SpatialEventRows) -> None:

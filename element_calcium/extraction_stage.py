@@ -338,8 +338,13 @@ def load_segmentation(inputs: SegmentationInputs, *, device: str = "auto") -> Se
     )
 
 
-def run_segmentation_stage(inputs: SegmentationInputs, *, device: str = "auto") -> SegmentationRows:
-    """Compute (trigger mode, built-in method) or load (load mode, external method) the segmentation."""
+def run_segmentation_stage(
+    inputs: SegmentationInputs, *, device: str = "auto", progress: Callable[[int, int], None] | None = None
+) -> SegmentationRows:
+    """Compute (trigger mode, built-in method) or load (load mode, external method) the segmentation.
+
+    ``progress(done_patches, n_patches)`` is called after each patch the computation fits.
+    """
     if inputs.task_mode == "load":
         return load_segmentation(inputs, device=device)
     if inputs.method != COMPUTED_METHOD:
@@ -349,7 +354,7 @@ def run_segmentation_stage(inputs: SegmentationInputs, *, device: str = "auto") 
         )
     if inputs.corrected_movie is None:
         raise ValueError("the motion correction of this task kept no corrected movie to extract sources from")
-    return compute_segmentation(inputs, device=device)
+    return compute_segmentation(inputs, device=device, progress=progress)
 
 
 def masks_to_footprints(masks: list[dict[str, Any]], height: int, width: int) -> sparse.csc_array:

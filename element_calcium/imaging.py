@@ -591,7 +591,9 @@ class MotionCorrection(dj.Imported):
         return (inputs,)
 
     def make_compute(self, key: dict[str, Any], inputs: MotionInputs) -> tuple[MotionRows]:
-        return (run_motion_stage(inputs, **get_run_settings()),)
+        with reservations.step_progress(MotionCorrection.__name__, key, step="registering frames",
+                                        unit="frames") as progress:
+            return (run_motion_stage(inputs, **get_run_settings(), progress=progress),)
 
     def make_insert(self, key: dict[str, Any], rows: MotionRows) -> None:
         self.insert1({**key, **rows.master})
@@ -690,7 +692,9 @@ class Segmentation(dj.Computed):
 
     def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[SegmentationRows]:
         inputs = SegmentationInputs(**unpack(inputs))
-        return (run_segmentation_stage(inputs, device=get_run_settings().get("device", "auto")),)
+        with reservations.step_progress(Segmentation.__name__, key, step="fitting patches",
+                                        unit="patches") as progress:
+            return (run_segmentation_stage(inputs, device=get_run_settings().get("device", "auto"), progress=progress),)
 
     def make_insert(self, key: dict[str, Any], rows: SegmentationRows) -> None:
         self.insert1({**key, **rows.master})
@@ -1002,18 +1006,25 @@ def populate_all(
     a query that finds the database away waits for it, and a result computed meanwhile is
     inserted when it returns (``element_calcium.reservations``).
 
+    Long steps (motion correction, segmentation, spatiotemporal events) report how far they are:
+    with ``display_progress`` a tqdm bar per step on a terminal or in Jupyter, otherwise a log line
+    (logger ``element_calcium.progress``) every `reservations.PROGRESS_LOG_S` seconds with the rate
+    and the time left; a reserved key's progress is also written for ``element-calcium status``.
+
     Returns:
         ``{table name: {"success_count": int, "error_list": [(key, message), ...]}}``.
     """
     results = {}
-    for table in automatic_tables():
-        fill_automatic_entries()
-        if reserve_jobs:
-            results[table.__name__] = reservations.populate_reserved(
-                table, display_progress=display_progress, suppress_errors=suppress_errors, heartbeat_s=heartbeat_s
-            )
-        else:
-            results[table.__name__] = table.populate(display_progress=display_progress, suppress_errors=suppress_errors)
+    with reservations.showing_progress(bar=display_progress and reservations.can_draw_bars()):
+        for table in automatic_tables():
+            fill_automatic_entries()
+            if reserve_jobs:
+                results[table.__name__] = reservations.populate_reserved(
+                    table, display_progress=display_progress, suppress_errors=suppress_errors, heartbeat_s=heartbeat_s
+                )
+            else:
+                results[table.__name__] = table.populate(display_progress=display_progress,
+                                                         suppress_errors=suppress_errors)
     return results
 
 

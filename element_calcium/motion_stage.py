@@ -261,7 +261,11 @@ def load_motion(inputs: MotionInputs) -> MotionRows:
 
 
 def run_motion_stage(inputs: MotionInputs, **run_settings) -> MotionRows:
-    """Compute (trigger mode, built-in method) or load (load mode, external method) motion results."""
+    """Compute (trigger mode, built-in method) or load (load mode, external method) motion results.
+
+    ``run_settings`` go to `compute_motion`: ``device``, ``chunk_frames`` and ``progress``, called as
+    ``progress(done_frames, n_frames)`` after each chunk registered. Loading ignores them.
+    """
     if inputs.task_mode == "load":
         return load_motion(inputs)
     if inputs.method != COMPUTED_METHOD:

@@ -69,7 +69,8 @@ def ingest_recording(
 
     Raises:
         ValueError: the folder is a file, outside every raw root (itself or through a symbolic
-            link), already ingested under another session, or its files are malformed (the
+            link), already ingested under another session or with another frame rate (or fps given
+            for an ingested recording that records its own), or its files are malformed (the
             reader's message names the file); a subject, time, equipment, notes or parameter set
             that the tables cannot hold; or the task's output folder is already another task's.
             Nothing is stored then.
@@ -90,7 +91,7 @@ def ingest_recording(
 
     existing = imaging.Recording & {"recording_directory": relative}
     if existing:
-        return _existing(imaging, existing.fetch1("KEY"), session_key, relative)
+        return _existing(imaging, existing.fetch1("KEY"), session_key, relative, fps=fps)
 
     software = software or readers.detect_software(folder)
     recording = readers.read_recording(folder, software=software, fps=fps)  # a bad folder fails here
@@ -187,11 +188,22 @@ def _check_session_datetime(value: Any) -> None:
         raise ValueError(f"session_datetime {value} lies before the year 1000, which the database cannot store")
 
 
-def _existing(imaging, recording_key, session_key, relative) -> IngestResult:
+def _existing(imaging, recording_key, session_key, relative, *, fps: float | None) -> IngestResult:
     if {name: recording_key[name] for name in session_key} != session_key:
         raise ValueError(
             f"{relative} is already ingested as subject={recording_key['subject']!r}, "
             f"session_datetime={recording_key['session_datetime']}; not adding it again"
+        )
+    software, frame_rate = (imaging.Recording & recording_key).fetch1("acquisition_software", "frame_rate")
+    if fps is not None and software != "TIFF":
+        raise ValueError(
+            f"{relative} is an ingested {software} recording, which records its own frame rate; the frame rate "
+            "(fps) applies to plain TIFF only: leave it out"
+        )
+    if fps is not None and frame_rate is not None and abs(float(fps) - float(frame_rate)) > 1e-6 * float(frame_rate):
+        raise ValueError(
+            f"{relative} is already ingested at {float(frame_rate):g} Hz, not {float(fps):g} Hz; to change its frame "
+            "rate, delete the recording and ingest it again"
         )
     tasks = (imaging.ProcessingTask & recording_key).keys()
     return IngestResult(recording_key=recording_key, created=False, task_key=tasks[0] if tasks else None)

@@ -11,6 +11,7 @@ processed root     ``EC_PROCESSED_ROOT``   ``processed_root``   ``./data/process
 database prefix    ``EC_DB_PREFIX``        ``db_prefix``        ``ec_``
 compute device     ``EC_DEVICE``           ``device``           ``auto`` (GPU if CuPy sees one)
 frames per chunk   ``EC_CHUNK_FRAMES``     ``chunk_frames``     ``200``
+setup-db's server  ``EC_DB_DIR``           ``db_dir``           ``~/.local/share/element-calcium/mariadb``
 =================  ======================  ===================  =========================
 
 ``EC_RAW_ROOT`` may list several roots separated by ``os.pathsep`` (``:`` on Linux). The
@@ -101,6 +102,17 @@ def check_writable(folder: Path) -> None:
 def get_db_prefix() -> str:
     """Prefix of the pipeline's database schema names."""
     return os.environ.get("EC_DB_PREFIX") or load_settings().get("db_prefix", "ec_")
+
+
+def get_db_dir() -> Path:
+    """The folder of the MariaDB server that ``element-calcium setup-db`` creates (data, socket, log)."""
+    if os.environ.get("EC_DB_DIR"):
+        return _resolve(os.environ["EC_DB_DIR"], Path.cwd())
+    settings = load_settings()
+    if "db_dir" in settings:
+        return _resolve(settings["db_dir"], settings["_base"])
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return _resolve(str(data_home / "element-calcium" / "mariadb"), Path.cwd())
 
 
 def get_run_settings() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""What is in the pipeline: row counts, jobs, errors; and clearing errors for a retry."""
+"""What is in the pipeline: row counts, work still to do, what runs now and how far it is, errors; and clearing
+errors for a retry."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import datajoint as dj
 
-from element_calcium import imaging
+from element_calcium import imaging, reservations
 
 
 def pipeline_tables() -> list[type[dj.Table]]:
@@ -15,19 +16,51 @@ def pipeline_tables() -> list[type[dj.Table]]:
 
 
 def table_counts() -> list[dict[str, Any]]:
-    """Per table: rows, and for automatic tables the jobs pending, reserved and in error."""
+    """Per table: ``rows``; for automatic tables also what is left to make, from what each table still has to
+    populate (its key source less its rows), whether or not a worker has looked at it yet: ``pending`` (waiting
+    for a worker), ``reserved`` (being computed now) and ``error`` (failed; ``element-calcium jobs --retry`` runs
+    them again)."""
     rows = []
     for table in pipeline_tables():
         row = {"table": table.__name__, "rows": len(table())}
         if issubclass(table, (dj.Imported, dj.Computed)):
-            progress = table.jobs.progress()
-            row.update(pending=progress["pending"], reserved=progress["reserved"], error=progress["error"])
+            to_make = table().key_source.proj() - table.proj()
+            reserved = error = 0
+            if table.jobs.is_declared:  # job keys restrict as values: the jobs table has no lineage to join on
+                reserved = _count_among(to_make, table.jobs.reserved.keys())
+                error = _count_among(to_make, (table.jobs & "status in ('error', 'ignore')").keys())
+            row.update(pending=len(to_make) - reserved - error, reserved=reserved, error=error)
         rows.append(row)
     return rows
 
 
+def _count_among(query, keys: list[dict[str, Any]]) -> int:
+    return len(query & keys) if keys else 0
+
+
+def running() -> list[dict[str, Any]]:
+    """The keys being computed now, with host, process, last heartbeat and progress (`reservations.running_keys`)."""
+    return reservations.running_keys(imaging.automatic_tables())
+
+
+def describe_running(entry: dict[str, Any]) -> str:
+    """One line of a `running` entry: ``Segmentation subject=...: fitting patches 3/4 patches (75%), 0.02
+    patches/s, 50 s left (worker host, process 1234)``."""
+    text = f"{entry['table']} {reservations.key_text(entry['key'])}: "
+    progress = entry["progress"]
+    if progress is None:
+        text += "started; its step has reported no progress yet"
+    else:
+        text += reservations.progress_text(progress["step"], progress["done"], progress["total"], progress["unit"])
+        if progress["rate"]:
+            text += f", {progress['rate']:.3g} {progress['unit']}/s"
+        if progress["seconds_left"] is not None and progress["done"] < progress["total"]:
+            text += f", {reservations.duration_text(progress['seconds_left'])} left"
+    return text + f" (worker {entry['host']}, process {entry['pid']})"
+
+
 def job_errors(table_name: str | None = None) -> list[dict[str, Any]]:
-    """Jobs in error: table, key, message, host and time."""
+    """Jobs in error: table, key (and ``key_text``, its ``attr=value,...`` form), message, host and time."""
     errors = []
     for table in _automatic(table_name):
         if not table.jobs.is_declared:
@@ -37,6 +70,7 @@ def job_errors(table_name: str | None = None) -> list[dict[str, Any]]:
                 {
                     "table": table.__name__,
                     "key": {name: job[name] for name in table.jobs.primary_key},
+                    "key_text": reservations.key_text({name: job[name] for name in table.jobs.primary_key}),
                     "error_message": job["error_message"],
                     "host": job["host"],
                     "completed_time": job["completed_time"],

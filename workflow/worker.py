@@ -14,6 +14,11 @@ it with backoff and runs again when it answers; a result computed meanwhile is i
 SIGTERM or SIGINT stops the worker; a key it was computing goes back to pending. Each cycle also
 removes the temporary files that killed writers left under the processed root
 (`element_calcium.cleanup.remove_stale_temporaries`; `element-calcium cleanup` handles the rest).
+
+Each long step logs how far it is every ``reservations.PROGRESS_LOG_S`` seconds (frames registered,
+patches fitted ... with the rate and the time left), and ``element-calcium status`` shows it. With
+``once`` the exit code says whether every key of the cycle succeeded (0) or any failed (1), so a
+cron job sees failures; the failed keys are logged, each with its error.
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ from element_calcium.reservations import (
     DEFAULT_ORPHAN_TIMEOUT_S,
     HEARTBEAT_S,
     is_outage,
+    key_text,
     return_orphaned_jobs,
     wait_for_database,
 )
 
-__all__ = ["DEFAULT_ORPHAN_TIMEOUT_S", "HEARTBEAT_S", "return_orphaned_jobs", "run_cycle", "run_worker"]
+__all__ = ["DEFAULT_ORPHAN_TIMEOUT_S", "HEARTBEAT_S", "failures", "return_orphaned_jobs", "run_cycle", "run_worker"]
 
 logger = logging.getLogger("element_calcium.worker")
 
@@ -60,8 +66,13 @@ def run_cycle(
         if result["success_count"] or result["error_list"]:
             logger.info("%s: %d made, %d failed", name, result["success_count"], len(result["error_list"]))
         for key, message in result["error_list"]:
-            logger.error("%s %s: %s", name, key, message)
+            logger.error("%s %s failed: %s", name, key_text(key), message)
     return results
+
+
+def failures(results: dict[str, dict[str, Any]]) -> list[str]:
+    """``"Table key"`` of each key that failed in a cycle's ``results`` (`run_cycle`)."""
+    return [f"{name} {key_text(key)}" for name, result in results.items() for key, _ in result["error_list"]]
 
 
 def run_worker(
@@ -79,6 +90,9 @@ def run_worker(
         orphan_timeout_s: seconds without a heartbeat after which a reservation is returned to
             pending; at least three heartbeats.
         heartbeat_s: seconds between the heartbeats of this worker's reservations.
+
+    Returns:
+        0; with ``once``, 1 when a key failed in the cycle.
     """
     if orphan_timeout_s < MIN_HEARTBEATS_PER_TIMEOUT * heartbeat_s:
         raise ValueError(
@@ -99,11 +113,12 @@ def run_worker(
     signal.signal(signal.SIGINT, request_stop)
     logger.info("worker started on %s (pid %d)", platform.node(), os.getpid())
     connection = imaging.schema.connection
+    failed: list[str] = []
     try:
         while not stopping:
             cycling = True
             try:
-                run_cycle(orphan_timeout_s=orphan_timeout_s, heartbeat_s=heartbeat_s)
+                failed = failures(run_cycle(orphan_timeout_s=orphan_timeout_s, heartbeat_s=heartbeat_s))
             except Exception as error:
                 if not is_outage(error):
                     raise
@@ -119,4 +134,8 @@ def run_worker(
     except SystemExit:
         logger.info("stopped during a cycle; a key it was computing is pending again")
     logger.info("worker stopped")
+    if once and failed:
+        logger.error("%d key(s) failed in this cycle: %s; `element-calcium jobs` shows the errors, "
+                     "`element-calcium jobs --retry` runs them again", len(failed), "; ".join(failed))
+        return 1
     return 0

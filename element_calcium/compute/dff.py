@@ -27,6 +27,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import sparse
 
+from element_calcium.compute import _checks
+
 __all__ = ["detrend_dff", "movie_under_footprints", "project_on_footprints", "running_percentile", "standardized_noise"]
 
 _GRID_DIVISIONS = 8  # grid positions per window in `running_percentile`
@@ -34,28 +36,6 @@ _CHUNK_ELEMENTS = 1 << 22  # window samples copied and partitioned at once (16 M
 _MAD_TO_SIGMA = 1.0 / (0.6745 * np.sqrt(2.0))  # median |diff| of white noise = 0.6745 sqrt(2) sigma
 _FLOOR_FRACTION = 1e-6  # smallest F0 as a fraction of max |F| when F has no noise
 _CHUNK_PIXELS = 1 << 24  # movie pixels projected at once in `movie_under_footprints` (64 MB of float32)
-
-
-def _traces(traces, name: str, min_frames: int, ndims: tuple[int, ...] = (1, 2)) -> np.ndarray:
-    """``traces`` as a finite float64 array of an allowed rank with at least ``min_frames`` frames."""
-    array = np.asarray(traces)
-    if array.ndim not in ndims:
-        shapes = " or ".join({1: "1-D (T,)", 2: "2-D (N, T)"}[n] for n in ndims)
-        raise ValueError(f"{name} must be a {shapes} array, got shape {array.shape}")
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if array.shape[-1] < min_frames:
-        raise ValueError(f"{name} must have at least {min_frames} frames, got {array.shape[-1]}")
-    array = array.astype(np.float64)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return array
-
-
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 def _percentile(value) -> float:
@@ -94,13 +74,11 @@ def running_percentile(traces, *, window: int, percentile: float) -> np.ndarray:
     Returns:
         float32 array of the shape of ``traces``.
     """
-    array = _traces(traces, "traces", 1)
-    if isinstance(window, bool) or not isinstance(window, Integral) or window < 1:
-        raise ValueError(f"window must be an integer >= 1 frames, got {window!r}")
+    array = _checks.traces(traces, "traces", 1)
+    window = _checks.integer(window, "window", 1, unit="frames")
     percentile = _percentile(percentile)
     rows = array.reshape(-1, array.shape[-1]).astype(np.float32)
     n_frames = rows.shape[1]
-    window = int(window)
     left, right = (window - 1) // 2, window // 2
     step = max(1, window // _GRID_DIVISIONS)
     grid = np.unique(np.append(np.arange(0, n_frames, step), n_frames - 1))
@@ -140,9 +118,9 @@ def detrend_dff(fluorescence, *, fps: float, window_s: float = 30.0, percentile:
     Returns:
         (N, T) float32 dF/F.
     """
-    trace = _traces(fluorescence, "fluorescence", 3, (2,))
-    fps = _positive(fps, "fps")
-    window_s = _positive(window_s, "window_s")
+    trace = _checks.traces(fluorescence, "fluorescence", 3, (2,))
+    fps = _checks.fps(fps)
+    window_s = _checks.positive_number(window_s, "window_s")
     percentile = _percentile(percentile)
     n_frames = trace.shape[1]
     window = max(3, int(round(window_s * fps)))
@@ -150,7 +128,7 @@ def detrend_dff(fluorescence, *, fps: float, window_s: float = 30.0, percentile:
     baseline = running_percentile(trace, window=window, percentile=percentile).astype(np.float64)
     total = trace
     if background is not None:
-        background = _traces(background, "background", 3, (2,))
+        background = _checks.traces(background, "background", 3, (2,))
         if background.shape != trace.shape:
             raise ValueError(
                 f"background must have the shape of fluorescence {trace.shape}, got {background.shape}"
@@ -205,8 +183,7 @@ def movie_under_footprints(
         (N, T) float32.
     """
     footprints = sparse.csc_array(footprints, dtype=np.float32)
-    if isinstance(n_frames, bool) or not isinstance(n_frames, Integral) or n_frames < 0:
-        raise ValueError(f"n_frames must be an integer >= 0, got {n_frames!r}")
+    n_frames = _checks.integer(n_frames, "n_frames", 0)
     n_pixels = footprints.shape[0]
     step = max(1, _CHUNK_PIXELS // max(n_pixels, 1)) if chunk_frames is None else chunk_frames
     if isinstance(step, bool) or not isinstance(step, Integral) or step < 1:
@@ -237,7 +214,7 @@ def standardized_noise(dff, *, fps: float) -> np.ndarray | float:
     Returns:
         A float for one trace, (N,) float32 for (N, T).
     """
-    array = _traces(dff, "dff", 2)
-    fps = _positive(fps, "fps")
+    array = _checks.traces(dff, "dff", 2)
+    fps = _checks.fps(fps)
     nu = 100.0 * np.median(np.abs(np.diff(array, axis=-1)), axis=-1) / np.sqrt(fps)
     return float(nu) if array.ndim == 1 else nu.astype(np.float32)

@@ -39,8 +39,8 @@ import numpy as np
 import scipy.sparse
 
 from element_calcium._hdf5 import open_hdf5
-from element_calcium.loaders._extraction import LoadedExtraction, as_footprints, as_traces, check_same_shape
-from element_calcium.loaders._motion import LoadedMotion, as_image
+from element_calcium.loaders._convert import as_footprints, as_image, as_traces, check_same_shape
+from element_calcium.loaders.types import LoadedExtraction, LoadedMotion
 
 RESULT_SUFFIXES = (".hdf5", ".h5")
 MOTION_GROUP = "motion_correction"

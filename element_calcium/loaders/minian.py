@@ -43,14 +43,14 @@ import numpy as np
 import scipy.sparse
 
 from element_calcium._hdf5 import open_hdf5
-from element_calcium.loaders._extraction import (
-    LoadedExtraction,
+from element_calcium.loaders._convert import (
+    as_image,
     as_traces,
     check_same_shape,
     footprints_from_images,
     stack_footprints,
 )
-from element_calcium.loaders._motion import LoadedMotion, as_image
+from element_calcium.loaders.types import LoadedExtraction, LoadedMotion
 
 ZARR_HELP = "reading minian's zarr output needs the zarr package: pip install element-calcium[minian]"
 NETCDF_SUFFIXES = (".nc", ".nc4")

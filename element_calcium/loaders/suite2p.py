@@ -30,13 +30,8 @@ import re
 import numpy as np
 import scipy.sparse
 
-from element_calcium.loaders._extraction import (
-    LoadedExtraction,
-    as_traces,
-    check_same_shape,
-    footprints_from_pixels,
-)
-from element_calcium.loaders._motion import LoadedMotion, as_image
+from element_calcium.loaders._convert import as_image, as_traces, check_same_shape, footprints_from_pixels
+from element_calcium.loaders.types import LoadedExtraction, LoadedMotion
 
 _PLANE_FOLDER = re.compile(r"plane(\d+)")
 

@@ -137,7 +137,8 @@ def find_v4_device_folder(folder: pathlib.Path) -> pathlib.Path | None:
 
     A device folder holds numbered AVIs and ``metaData.json`` or ``timeStamps.csv``; folders of
     behaviour cameras are skipped. Returns None when there is none; raises ValueError listing
-    them when several sub-folders fit.
+    them when several sub-folders fit, and FileNotFoundError naming a Miniscope device folder
+    (device ``metaData.json`` or ``timeStamps.csv``) that holds no numbered AVI.
     """
     if _holds_v4_device(folder):
         return folder
@@ -145,7 +146,32 @@ def find_v4_device_folder(folder: pathlib.Path) -> pathlib.Path | None:
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
         raise ValueError(f"{folder}: several Miniscope device folders ({names}); pass one of them")
+    if not found:
+        _refuse_device_without_movies(folder)
     return found[0] if found else None
+
+
+def _refuse_device_without_movies(folder: pathlib.Path) -> None:
+    """FileNotFoundError naming the Miniscope device folder (``folder`` or a sub-folder) that has its metadata
+    or frame times but no numbered AVI."""
+    for device in (folder, *sorted(p for p in folder.iterdir() if p.is_dir())):
+        names = {p.name for p in device.iterdir() if p.is_file()}
+        describes_device = V4_TIMESTAMPS in names or (V4_METADATA in names and _device_metadata(device))
+        if describes_device and _is_miniscope(device) and not any(_V4_AVI.match(n) for n in names):
+            beside = V4_TIMESTAMPS if V4_TIMESTAMPS in names else V4_METADATA
+            raise FileNotFoundError(
+                f"{device}: no movie file 0.avi (nor 1.avi, ...) beside {beside}; copy the recording's numbered AVI "
+                "files into this folder"
+            )
+
+
+def _device_metadata(device: pathlib.Path) -> bool:
+    """Whether ``device``'s metaData.json describes a device (not a session folder's recording settings)."""
+    try:
+        meta = json.loads((device / V4_METADATA).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and ("deviceType" in meta or "deviceName" in meta)
 
 
 def is_v3_folder(folder: pathlib.Path) -> bool:
@@ -157,7 +183,10 @@ def read_miniscope_v4(folder: pathlib.Path) -> RawRecording:
     """Open a Miniscope DAQ V4 recording (session folder or device folder); reads no frames."""
     device = find_v4_device_folder(folder)
     if device is None:
-        raise FileNotFoundError(f"{folder}: no Miniscope V4 device folder (numbered AVIs with {V4_METADATA})")
+        raise FileNotFoundError(
+            f"{folder}: no Miniscope V4 device folder (numbered AVIs 0.avi, 1.avi ... with {V4_METADATA} or "
+            f"{V4_TIMESTAMPS}); give the session folder or its device folder"
+        )
     metadata_path = _require(device / V4_METADATA)
     timestamps_path = _require(device / V4_TIMESTAMPS)
     meta = _read_json(metadata_path)

@@ -9,8 +9,7 @@ from clustering_scoring import adjusted_rand_index
 from helpers import SESSION_TIME, write_suite2p_plane
 
 from element_calcium import curation
-from element_calcium._simulate_clusters import CellClass, simulate_cell_classes
-from element_calcium.simulate import simulate, write_tiff
+from element_calcium.simulate import CellClass, simulate, simulate_cell_classes, write_tiff
 from workflow.ingest import ingest_recording
 
 FPS = 20.0

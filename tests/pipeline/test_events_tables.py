@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 from helpers import SESSION_TIME, write_suite2p_plane
 
-from element_calcium._simulate_traces import simulate_traces
-from element_calcium.simulate import simulate, write_tiff, write_voltage_recording
+from element_calcium.simulate import simulate, simulate_traces, write_tiff, write_voltage_recording
 from workflow.ingest import ingest_recording
 
 FPS = 20.0

@@ -173,3 +173,17 @@ def test_extra_metadata_is_json(pipeline, new_folder, subject_name):
     assert info["led_power"] == pytest.approx(30)
     assert info["recording_datetime"] is not None
     json.dumps(info["extra"])
+
+
+def test_frame_rate_given_again_must_match_what_was_ingested(pipeline, new_folder, subject_name):
+    tiff = WRITERS["TIFF"](new_folder())
+    ingest_recording(tiff.path, subject=subject_name, session_datetime=SESSION_TIME, fps=tiff.fps)
+    again = ingest_recording(tiff.path, subject=subject_name, session_datetime=SESSION_TIME, fps=tiff.fps)
+    assert not again.created
+    with pytest.raises(ValueError, match=rf"already ingested at {tiff.fps:g} Hz, not 7 Hz"):
+        ingest_recording(tiff.path, subject=subject_name, session_datetime=SESSION_TIME, fps=7.0)
+
+    miniscope = WRITERS["Miniscope-DAQ-V4"](new_folder())
+    ingest_recording(miniscope.path, subject=subject_name, session_datetime=SESSION_TIME)
+    with pytest.raises(ValueError, match="records its own frame rate; the frame rate .fps. applies to plain TIFF only"):
+        ingest_recording(miniscope.path, subject=subject_name, session_datetime=SESSION_TIME, fps=20.0)

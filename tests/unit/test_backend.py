@@ -1,6 +1,5 @@
 """Array backends of element_calcium.compute: device choice, transfers, FFT and matrix products."""
 
-import pathlib
 import subprocess
 import sys
 
@@ -55,12 +54,6 @@ def test_matmul_equals_numpy_matmul(shapes):
     a, b = (rng.normal(size=shape) + 1j * rng.normal(size=shape) for shape in shapes)
     a, b = a.astype(np.complex64), b.astype(np.complex64)
     np.testing.assert_allclose(_backend.matmul(a, b), np.matmul(a, b), rtol=1e-4, atol=1e-3)
-
-
-def test_cupy_is_imported_only_by_the_backend_module():
-    compute = pathlib.Path(_backend.__file__).parent
-    importers = sorted(path.name for path in compute.glob("*.py") if "import cupy" in path.read_text())
-    assert importers == ["_backend.py"]
 
 
 def test_motion_correction_imports_without_datajoint():

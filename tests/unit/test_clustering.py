@@ -1,6 +1,6 @@
 """Clustering of cells by activity spectrum and of events by shape, against simulated known classes.
 
-Ground truth (`element_calcium._simulate_clusters`):
+Ground truth (`element_calcium.simulate.simulate_cell_classes`, `simulate_event_shapes`):
 
 - Cells: 10 cells in each of 3 activity classes, 10 minutes at 20 fps: sparse irregular firing (0.1 Hz), and
   busy firing (1 Hz) whose rate is modulated by a slow (0.25 Hz) or a fast (1 Hz) rhythm. A second, "easy"
@@ -21,7 +21,6 @@ from clustering_scoring import adjusted_rand_index
 from scipy.cluster.hierarchy import leaves_list
 from scipy.spatial.distance import squareform
 
-from element_calcium._simulate_clusters import CellClass, simulate_cell_classes, simulate_event_shapes
 from element_calcium.compute.clustering import (
     cluster_cells,
     cluster_events,
@@ -35,6 +34,7 @@ from element_calcium.compute.clustering import (
     spike_filtered,
 )
 from element_calcium.compute.params import CellClusteringParams, EventClusteringParams, normalization_steps
+from element_calcium.simulate import CellClass, simulate_cell_classes, simulate_event_shapes
 
 FPS = 20.0
 EASY = (CellClass(rate_hz=0.05), CellClass(rate_hz=0.5), CellClass(rate_hz=2.0, oscillation_hz=0.5, depth=1.0))

@@ -7,12 +7,9 @@ import extraction_scoring
 import pytest
 from scipy import sparse
 
-from element_calcium.compute import _backend
 from element_calcium.compute.cnmf import ExtractionResult, extract_sources
 from element_calcium.compute.params import DeconvolutionParams, ExtractionParams, ProcessingParams, default_params
 from element_calcium.simulate import simulate
-
-CUDA_REASON = _backend.cuda_unavailable_reason()
 
 
 def defaults(modality):
@@ -162,13 +159,20 @@ def test_progress_reports_every_patch(small_2p):
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
-@pytest.mark.skipif(bool(CUDA_REASON), reason=f"no usable CuPy GPU: {CUDA_REASON}")
-def test_backends_agree(small_2p):
-    _, frames = small_2p
-    cpu = run(frames[:300], "2p", device="cpu")
-    gpu = run(frames[:300], "2p", device="cuda")
-    assert cpu.footprints.shape == gpu.footprints.shape
-    np.testing.assert_allclose(cpu.calcium, gpu.calcium, rtol=1e-2, atol=1e-2 * cpu.calcium.max())
+def test_each_backend_finds_the_cells_and_the_backends_agree(small_2p, device, backends_agree):
+    movie, frames = small_2p
+    result = run(frames[:300], "2p", device=device)
+    assert result.device == device
+    truth = movie.truth
+    match = extraction_scoring.score(truth.footprints, truth.calcium[:, :300], result.footprints, result.calcium)
+    assert match.n_matched == match.n_estimated >= 0.7 * match.n_true  # 300 frames: most cells, nothing else
+    assert match.median_iou >= 0.7
+
+    def compare(on_device, on_cpu):
+        assert on_device.footprints.shape == on_cpu.footprints.shape
+        np.testing.assert_allclose(on_device.calcium, on_cpu.calcium, rtol=1e-2, atol=1e-2 * on_cpu.calcium.max())
+
+    backends_agree(result, lambda: run(frames[:300], "2p", device="cpu"), compare)
 
 
 def assert_empty(result: ExtractionResult, shape):
@@ -246,7 +250,7 @@ def test_sparse_nmf_initialisation_finds_the_cells(small_2p):
 
 
 def test_trend_removal_keeps_transients_and_drops_slow_drift():
-    from element_calcium.compute._cnmf_images import remove_trend
+    from element_calcium.compute.cnmf._images import remove_trend
 
     n_frames = 1000
     drift = np.linspace(0, 50, n_frames, dtype=np.float32)[:, None, None] * np.ones((1, 4, 4), np.float32)

@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import nnls
 from scipy.signal import lfilter
 
-from element_calcium.compute import _oasis
+from element_calcium.compute.deconvolution import _oasis
 from element_calcium.compute.deconvolution import (
     NOISE_METHODS,
     Deconvolved,

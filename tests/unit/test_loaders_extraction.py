@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from element_calcium.loaders._extraction import LoadedExtraction
+from element_calcium.loaders.types import LoadedExtraction
 from element_calcium.loaders.caiman import load_caiman_extraction, load_caiman_motion
 from element_calcium.loaders.minian import load_minian_extraction, load_minian_motion
 from element_calcium.loaders.suite2p import load_suite2p_extraction

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from element_calcium.loaders._motion import LoadedMotion
+from element_calcium.loaders.types import LoadedMotion
 from element_calcium.loaders.caiman import find_caiman_file, load_caiman_motion
 from element_calcium.loaders.suite2p import find_ops_file, load_suite2p_motion
 

@@ -13,15 +13,9 @@ import pytest
 from scipy import ndimage
 from scipy.interpolate import CubicSpline
 
-from element_calcium.compute import _backend, motion
+from element_calcium.compute import motion
 from element_calcium.compute.params import MotionParams, ProcessingParams, default_params
 from element_calcium.simulate import simulate
-
-CUDA_REASON = _backend.cuda_unavailable_reason()
-DEVICES = [
-    "cpu",
-    pytest.param("cuda", marks=pytest.mark.skipif(bool(CUDA_REASON), reason=f"no usable CuPy GPU: {CUDA_REASON}")),
-]
 
 
 def rmse_up_to_offset(estimate, truth):
@@ -60,7 +54,6 @@ def rigid_2p_cpu(movie_2p):
     return run(movie_2p[1], params)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_register_rigid_recovers_a_known_subpixel_shift(device, movie_2p):
     template = movie_2p[1][:20].astype(np.float32).mean(axis=0)
     truth = np.array([[0.0, 0.0], [1.25, -0.5], [-3.4, 2.15], [0.05, 4.95]], dtype=np.float32)
@@ -72,8 +65,7 @@ def test_register_rigid_recovers_a_known_subpixel_shift(device, movie_2p):
     assert correlation.min() > 0.95
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_rigid_two_photon_shifts_within_a_tenth_of_a_pixel(device, movie_2p, rigid_2p_cpu):
+def test_rigid_two_photon_shifts_within_a_tenth_of_a_pixel(device, backends_agree, movie_2p, rigid_2p_cpu):
     movie, frames = movie_2p
     params, _ = default_motion("2p", pw_rigid=False)
     result = rigid_2p_cpu if device == "cpu" else run(frames, params, device=device)
@@ -81,29 +73,37 @@ def test_rigid_two_photon_shifts_within_a_tenth_of_a_pixel(device, movie_2p, rig
     assert result.rigid_shifts.shape == (len(frames), 2) and result.rigid_shifts.dtype == np.float32
     assert result.block_shifts is None and result.block_origins is None and result.block_size is None
     assert rmse_up_to_offset(result.rigid_shifts, movie.truth.shifts) < 0.1
-    if device != "cpu":  # the backends agree
-        np.testing.assert_allclose(result.rigid_shifts, rigid_2p_cpu.rigid_shifts, atol=0.06)
-        np.testing.assert_allclose(result.mean_image, rigid_2p_cpu.mean_image, rtol=0.02, atol=1.0)
-        np.testing.assert_allclose(result.correlation_image, rigid_2p_cpu.correlation_image, atol=0.03)
+
+    def compare(on_device, on_cpu):
+        np.testing.assert_allclose(on_device.rigid_shifts, on_cpu.rigid_shifts, atol=0.06)
+        np.testing.assert_allclose(on_device.mean_image, on_cpu.mean_image, rtol=0.02, atol=1.0)
+        np.testing.assert_allclose(on_device.correlation_image, on_cpu.correlation_image, atol=0.03)
+
+    backends_agree(result, lambda: rigid_2p_cpu, compare)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_rigid_one_photon_with_default_parameters(device, movie_1p):
+def test_rigid_one_photon_with_default_parameters(device, backends_agree, movie_1p):
     movie, frames = movie_1p
     params, _ = default_motion("1p")
     assert params.highpass and params.gSig_filt is None and params.compress is not None and not params.pw_rigid
-    result = motion.correct_motion(lambda start, stop: frames[start:stop], len(frames), params=params, device=device)
+
+    def correct(device):
+        return motion.correct_motion(lambda start, stop: frames[start:stop], len(frames), params=params, device=device)
+
+    result = correct(device)
     assert rmse_up_to_offset(result.rigid_shifts, movie.truth.shifts) < 0.1
     # the filter follows the cells' size, measured on the frames (simulated somata: 10-16 px across)
     assert 9.0 < result.cell_diameter < 18.0
     assert result.highpass_sigma == pytest.approx(motion.highpass_sigma(result.cell_diameter))
     assert result.quality.corrected_correlation > result.quality.raw_correlation
     assert result.quality.improved_fraction > 0.8 and result.quality.warning() is None
-    if device != "cpu":
-        on_cpu = motion.correct_motion(lambda start, stop: frames[start:stop], len(frames), params=params, device="cpu")
-        np.testing.assert_allclose(result.cell_diameter, on_cpu.cell_diameter, rtol=0.05)
-        np.testing.assert_allclose(result.rigid_shifts, on_cpu.rigid_shifts, atol=0.06)
-        np.testing.assert_allclose(result.pnr_image, on_cpu.pnr_image, rtol=0.05, atol=0.2)
+
+    def compare(on_device, on_cpu):
+        np.testing.assert_allclose(on_device.cell_diameter, on_cpu.cell_diameter, rtol=0.05)
+        np.testing.assert_allclose(on_device.rigid_shifts, on_cpu.rigid_shifts, atol=0.06)
+        np.testing.assert_allclose(on_device.pnr_image, on_cpu.pnr_image, rtol=0.05, atol=0.2)
+
+    backends_agree(result, lambda: correct("cpu"), compare)
 
 
 def test_a_given_cell_diameter_or_filter_skips_the_measurement(movie_1p):
@@ -127,8 +127,7 @@ def block_truth(movie, centers):
     return movie.truth.shifts[:, None, None, :] + warp
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_piecewise_rigid_recovers_each_block_within_three_tenths_of_a_pixel(device):
+def test_piecewise_rigid_recovers_each_block_within_three_tenths_of_a_pixel(device, backends_agree):
     movie = simulate(n_frames=300, height=256, width=256, n_cells=100, mode="2p", max_shift=6.0, nonrigid=True, seed=3)
     frames = movie.render(0, len(movie))
     params, _ = default_motion("2p")
@@ -141,8 +140,9 @@ def test_piecewise_rigid_recovers_each_block_within_three_tenths_of_a_pixel(devi
     error -= error.mean(axis=0)
     per_block = np.sqrt((error**2).sum(axis=-1).mean(axis=0))
     assert per_block.max() < 0.3
-    if device != "cpu":
-        np.testing.assert_allclose(result.block_shifts, run(frames, params).block_shifts, atol=0.1)
+    backends_agree(result, lambda: run(frames, params),
+                   lambda on_device, on_cpu: np.testing.assert_allclose(on_device.block_shifts, on_cpu.block_shifts,
+                                                                        atol=0.1))
 
 
 def test_correction_sharpens_the_correlation_image_at_the_cells(movie_2p, rigid_2p_cpu):
@@ -196,7 +196,6 @@ def test_written_chunks_keep_order_and_dtype(movie_2p, dtype):
     np.testing.assert_allclose(result.max_image, expected.max(axis=0), rtol=1e-6)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_apply_shifts_undoes_a_known_shift(device, movie_2p):
     template = ndimage.gaussian_filter(movie_2p[1][:50].mean(axis=0), 1.5).astype(np.float32)
     moved = ndimage.shift(template, (2.5, -1.25), order=3, mode="nearest")  # feature at p appears at p + (2.5, -1.25)
@@ -205,7 +204,6 @@ def test_apply_shifts_undoes_a_known_shift(device, movie_2p):
     assert np.abs(corrected[inner] - template[inner]).mean() < 0.02 * template[inner].std()
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_apply_shifts_with_uniform_patch_shifts_equals_the_rigid_shift(device, movie_2p):
     frames = movie_2p[1][:3].astype(np.float32)
     grid = motion.patch_grid((128, 128), strides=(32, 32), overlaps=(16, 16))
@@ -216,7 +214,6 @@ def test_apply_shifts_with_uniform_patch_shifts_equals_the_rigid_shift(device, m
     np.testing.assert_allclose(by_patch, by_frame, atol=0.05 * frames.std())
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_highpass_removes_the_smooth_background(device):
     yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
     background = 50 + 0.5 * yy + 0.3 * xx
@@ -252,7 +249,6 @@ def reference_summary(frames, detail):
     return frames.mean(axis=0), frames.max(axis=0), total / count, pnr
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_streamed_summary_images_equal_the_direct_computation(device):
     rng = np.random.default_rng(5)
     frames = (100 + rng.normal(size=(37, 9, 11)).cumsum(axis=0)).astype(np.float32)

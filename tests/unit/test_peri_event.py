@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from element_calcium._simulate_traces import simulate_traces
 from element_calcium.compute.events import (
     analog_to_frames,
     detect_transients,
@@ -16,6 +15,7 @@ from element_calcium.compute.events import (
     threshold_crossings,
     transient_frames,
 )
+from element_calcium.simulate import simulate_traces
 
 FPS = 20.0
 N_FRAMES = 12000  # 10 minutes

@@ -14,12 +14,12 @@ from scipy import ndimage
 from scipy.interpolate import CubicSpline
 from skimage.registration import phase_cross_correlation
 
-from element_calcium._simulate_traces import simulate_traces
 from element_calcium.simulate import (
     GroundTruth,
     SimulatedMovie,
     WrittenRecording,
     simulate,
+    simulate_traces,
     write_miniscope_v3,
     write_miniscope_v4,
     write_tiff,
@@ -373,6 +373,8 @@ def test_v4_writes_numbered_avis_metadata_and_timestamps(tmp_path, small_1p, cod
     assert all(f.parent == device and f.exists() for f in rec.files)
     assert (rec.nframes, rec.height, rec.width, rec.fps, rec.dropped_frames, rec.nchannels) == (60, 32, 40, 20.0, 0, 1)
     assert not list(tmp_path.rglob(".*"))  # no temporary files left
+    assert repr(rec) == (f"WrittenRecording(path={str(rec.path)!r}, files=12, nframes=60, size=32x40, fps=20, "
+                         "dropped_frames=0, nchannels=1)")  # one line, not every timestamp
 
     decoded = [read_avi(f) for f in rec.files]
     assert [len(frames) for frames, _ in decoded] == [5] * 12

@@ -1,6 +1,6 @@
 """Spatiotemporal event detection against simulated astrocyte movies with known events.
 
-A true event is the set of voxels where its profile is >= 5% of its peak (`_simulate_astro.EXTENT_FRACTION`);
+A true event is the set of voxels where its profile is >= 5% of its peak (`element_calcium.simulate.EXTENT_FRACTION`);
 a detection matches it at IoU >= 0.5 of the 3-D masks.
 """
 
@@ -12,15 +12,11 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from element_calcium import _simulate_astro
-from element_calcium._simulate_astro import simulate_astro
-from element_calcium.compute import _backend, _events_spatial
-from element_calcium.compute._events_spatial import detect_spatial_events
+from element_calcium.compute.events import _spatial, _spatial_props, detect_spatial_events
 from element_calcium.compute.params import SpatialEventParams
+from element_calcium.simulate import EXTENT_FRACTION, simulate_astro
 from element_calcium.spatial_events_stage import _event_rows
 
-CUDA_REASON = _backend.cuda_unavailable_reason()
-needs_cuda = pytest.mark.skipif(bool(CUDA_REASON), reason=f"no usable CuPy GPU: {CUDA_REASON}")
 DEFAULTS = SpatialEventParams()
 
 
@@ -84,7 +80,7 @@ def test_noise_only_movie_has_no_events():
     result, labels = detect(sim.render(0, len(sim)), progress=lambda done, total: calls.append((done, total)))
     assert len(result.events) == 0 and not labels.any()
     assert calls[-1] == (1000, 1000) and [done for done, _ in calls] == sorted(done for done, _ in calls)
-    assert result.events.columns.tolist() == list(_events_spatial._events_spatial_props.COLUMNS)
+    assert result.events.columns.tolist() == list(_spatial_props.COLUMNS)
     assert result.noise.shape == (128, 128) and abs(np.median(result.noise) - 15.0) < 1.0
 
 
@@ -97,7 +93,7 @@ def test_chunked_result_equals_whole_movie_and_joins_across_boundaries(movie, de
         pd.testing.assert_frame_equal(result.events, whole.events)
         assert all(np.array_equal(a, b) for a, b in zip(result.traces, whole.traces))
     first, second = (provisional[start] for start in sorted(provisional)[:2])
-    assert len(first) == 128 - _events_spatial.Filters(DEFAULTS, np, len(frames)).reach()
+    assert len(first) == 128 - _spatial.Filters(DEFAULTS, np, len(frames)).reach()
     crossing = whole.events[(whole.events.z0 < len(first)) & (whole.events.z1 > len(first))]
     assert len(crossing)  # an event spans the boundary of the first two chunks, and is one event
     for event_id in crossing.event_id:
@@ -108,7 +104,7 @@ def test_chunked_result_equals_whole_movie_and_joins_across_boundaries(movie, de
 def test_properties_match_labels_and_movie(movie, detected):
     _, frames, _ = movie
     result, labels = detected
-    delta = _events_spatial.Filters(DEFAULTS, np, len(frames)).delta(frames, 0)
+    delta = _spatial.Filters(DEFAULTS, np, len(frames)).delta(frames, 0)
     for row, (ys, xs), trace in zip(result.events.itertuples(), result.footprints, result.traces):
         voxels = np.argwhere(labels == row.event_id)
         assert (row.z0, row.z1 - 1) == (voxels[:, 0].min(), voxels[:, 0].max())
@@ -140,7 +136,7 @@ def test_an_event_filling_the_frame_takes_its_noise_from_the_frames_around_it():
     assert len(result.events) == 1
     row = next(result.events.itertuples())
     assert row.area == 40 * 40 and (labels[row.z0 : row.z1] == 1).any(axis=0).all()
-    delta = _events_spatial.Filters(DEFAULTS, np, len(frames)).delta(frames, 0).mean(axis=(1, 2))
+    delta = _spatial.Filters(DEFAULTS, np, len(frames)).delta(frames, 0).mean(axis=(1, 2))
     duration = row.z1 - row.z0
     outside = np.concatenate([delta[max(row.z0 - duration, 0) : row.z0], delta[row.z1 : row.z1 + duration]])
     assert row.noise_mean == pytest.approx(outside.mean(), rel=1e-4)
@@ -204,14 +200,18 @@ def test_absolute_threshold_finds_the_cores_of_the_events(movie):
     assert np.sum(labels[truth == 0] > 0) < 0.15 * np.sum(labels > 0)  # spread by the smoothing
 
 
-@needs_cuda
-def test_cuda_agrees_with_cpu(movie, detected):
-    result, labels = detect(movie[1], chunk_frames=128, device="cuda")
-    assert result.device == "cuda"
-    reference, reference_labels = detected
-    assert len(result.events) == len(reference.events)
-    assert np.mean(labels == reference_labels) > 0.999
-    np.testing.assert_allclose(result.events.volume, reference.events.volume, rtol=0.02)
+def test_each_backend_finds_the_events_and_the_backends_agree(movie, detected, device, backends_agree):
+    result, labels = detected if device == "cpu" else detect(movie[1], chunk_frames=128, device=device)
+    assert result.device == device
+    assert len(result.events) == len(movie[0].truth)
+
+    def compare(on_device, on_cpu):
+        (result, labels), (reference, reference_labels) = on_device, on_cpu
+        assert len(result.events) == len(reference.events)
+        assert np.mean(labels == reference_labels) > 0.999
+        np.testing.assert_allclose(result.events.volume, reference.events.volume, rtol=0.02)
+
+    backends_agree((result, labels), lambda: detected, compare)
 
 
 def test_memory_is_bounded_by_the_chunk_not_the_length():
@@ -236,23 +236,23 @@ def test_running_extremes_match_brute_force(before, after):
         part = x[:n]
         for op, reduce in ((np.minimum, np.min), (np.maximum, np.max)):
             expected = np.stack([reduce(part[max(0, t - before) : t + after + 1], axis=0) for t in range(n)])
-            np.testing.assert_array_equal(_events_spatial.running_extreme(part, before, after, op, np), expected)
+            np.testing.assert_array_equal(_spatial.running_extreme(part, before, after, op, np), expected)
         expected = np.stack([np.maximum(part[max(0, t - after) : t + 1].min(0), part[t : t + after + 1].min(0))
                              for t in range(n)])
-        np.testing.assert_array_equal(_events_spatial.side_minimum(part, after, np), expected)
+        np.testing.assert_array_equal(_spatial.side_minimum(part, after, np), expected)
 
 
 def test_temporal_gaussian_and_hysteresis():
     x = np.random.default_rng(0).standard_normal((30, 2, 3)).astype(np.float32)
     expected = ndimage.gaussian_filter1d(x, 2.0, axis=0, mode="nearest", truncate=2.0)
-    np.testing.assert_allclose(_events_spatial.temporal_gaussian(x, 2.0, 4, np), expected, atol=1e-6)
+    np.testing.assert_allclose(_spatial.temporal_gaussian(x, 2.0, 4, np), expected, atol=1e-6)
     core, low = np.zeros((20, 1, 1), bool), np.zeros((20, 1, 1), bool)
     low[3:12], core[8], low[14:16] = True, True, True
-    joined = _events_spatial.joined_to_core(core, low, 3, np)[:, 0, 0]
+    joined = _spatial.joined_to_core(core, low, 3, np)[:, 0, 0]
     assert np.flatnonzero(joined).tolist() == [5, 6, 7, 8, 9, 10, 11]
     white = np.random.default_rng(1).standard_normal((20000, 12))
     smoothed = ndimage.gaussian_filter1d(white, 2.0, axis=1, mode="nearest", truncate=2.0)
-    np.testing.assert_allclose(_events_spatial.folded_norms(np.arange(12), 12, 2.0, 4), smoothed.std(axis=0),
+    np.testing.assert_allclose(_spatial.folded_norms(np.arange(12), 12, 2.0, 4), smoothed.std(axis=0),
                                rtol=0.03)
 
 
@@ -274,7 +274,7 @@ def test_simulator_renders_reproducible_chunks_and_true_extents():
     assert len(empty.truth) == 0 and not empty.labels(0, 50).any()
     frames = empty.render(0, 50)
     np.testing.assert_array_equal(frames, frames[:1].repeat(50, axis=0))
-    assert _simulate_astro.EXTENT_FRACTION == 0.05
+    assert EXTENT_FRACTION == 0.05
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from element_calcium._simulate_traces import simulate_traces
 from element_calcium.compute.events import (
     TRANSIENT_COLUMNS,
     curate_transients,
     detect_transients,
     measure_transients,
 )
+from element_calcium.simulate import simulate_traces
 
 FPS = 20.0
 

@@ -10,14 +10,13 @@ Ground truth and matching rule:
 - A detected transient matches a true one when its onset lies within TOLERANCE_S (0.2 s, 4 frames at
   20 fps) of the span [first - tol, last + tol]; a true transient matches at most one detection.
   recall = matched true / all true; precision = matched detections / all detections
-  (`element_calcium._simulate_traces.score_transients`).
+  (`element_calcium.simulate.score_transients`).
 """
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from element_calcium._simulate_traces import score_transients, simulate_traces, true_transients
 from element_calcium.compute.dff import standardized_noise
 from element_calcium.compute.events import (
     STATISTICS_COLUMNS,
@@ -26,6 +25,7 @@ from element_calcium.compute.events import (
     transient_statistics,
 )
 from element_calcium.compute.params import TransientParams
+from element_calcium.simulate import score_transients, simulate_traces, true_transients
 
 FPS = 20.0
 RESOLVE_S = 0.5

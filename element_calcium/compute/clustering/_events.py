@@ -1,0 +1,223 @@
+"""Event traces made comparable (normalised, one length), their pairwise distances, and counts per cluster.
+
+Definitions (E events, each a 1-D trace of its own length; L the common length):
+
+- Normalisation: the steps of `element_calcium.compute.params.normalization_steps`, applied in order to each
+  event; a statistic is taken over the event's own frames as they stand after the previous steps. Dividing by
+  a statistic that is 0 (a flat event) leaves the event as it is, so a flat event stays flat.
+- Length: L is the given number of frames, or the longest or shortest event's length. An event longer than L
+  keeps its first L frames; a shorter one is padded after its last frame, with its last value (``"edge"``) or
+  with ``pad_value`` (``"constant"``). Events are aligned on their first frame.
+- Distances (condensed, E (E - 1) / 2, `scipy.spatial.distance.squareform` order): ``"euclidean"``;
+  ``"correlation"``, 1 - Pearson r (0..2), undefined for a constant event (an error); ``"dtw"``, dynamic time
+  warping (`tslearn.metrics.cdist_dtw`, no window), from the optional package tslearn.
+- Counts per cluster: events of each cluster (rows) in each group (columns); ``normalize="group"`` divides each
+  column by its total (fraction of a group's events in each cluster, comparable across groups with different
+  numbers of events), ``"cluster"`` each row by its total, ``"total"`` everything by the number of events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.cluster import hierarchy
+from scipy.spatial.distance import pdist, squareform
+
+from element_calcium.compute.clustering._tree import cut_linkage, leaf_order, params_of
+from element_calcium.compute.params import LENGTH_RULES, PAD_MODES, EventClusteringParams, normalization_steps
+
+COUNT_NORMALIZATIONS = ("group", "cluster", "total")
+_STATISTICS = {"min": np.min, "max": np.max, "mean": np.mean, "median": np.median, "std": np.std}
+
+
+def event_traces(traces) -> list[np.ndarray]:
+    """The events as a list of 1-D float64 arrays (rows of a 2-D array count as events).
+
+    Raises:
+        ValueError: fewer than 2 events, an event that is not 1-D or is empty, or NaN / infinite values.
+    """
+    events = [np.asarray(trace, dtype=np.float64) for trace in traces]
+    if len(events) < 2:
+        raise ValueError(f"traces must hold at least 2 events, got {len(events)}")
+    bad_shape = [i for i, event in enumerate(events) if event.ndim != 1 or event.size == 0]
+    if bad_shape:
+        raise ValueError(f"events {bad_shape[:10]} are not non-empty 1-D traces")
+    not_finite = [i for i, event in enumerate(events) if not np.isfinite(event).all()]
+    if not_finite:
+        raise ValueError(f"events {not_finite[:10]} contain NaN or infinite values")
+    return events
+
+
+def normalize_events(traces, steps) -> list[np.ndarray]:
+    """Each event normalised by ``steps`` (see the module notes).
+
+    Args:
+        traces: E 1-D event traces.
+        steps: normalisation instructions, e.g. ``[["subtract", "min"], ["divide", "max"]]``.
+
+    Returns:
+        E float64 traces, each as long as its input.
+    """
+    steps = normalization_steps(steps)
+    return [_normalized(event, steps) for event in event_traces(traces)]
+
+
+def _normalized(event: np.ndarray, steps) -> np.ndarray:
+    for operation, statistic in steps:
+        value = _STATISTICS[statistic](event)
+        if operation == "subtract":
+            event = event - value
+        elif value != 0:
+            event = event / value
+    return event
+
+
+def _target_length(events: list[np.ndarray], length) -> int:
+    sizes = [event.size for event in events]
+    if length == "longest":
+        return max(sizes)
+    if length == "shortest":
+        return min(sizes)
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+        raise ValueError(f"length must be an integer >= 1 frames or one of {LENGTH_RULES}, got {length!r}")
+    return int(length)
+
+
+def enforce_length(traces, *, length="longest", pad_mode: str = "edge", pad_value: float = 0.0) -> np.ndarray:
+    """The events cut or padded to one length (see the module notes).
+
+    Args:
+        traces: E 1-D event traces.
+        length: L in frames, ``"longest"`` or ``"shortest"``.
+        pad_mode: ``"edge"`` or ``"constant"``.
+        pad_value: padding value with ``"constant"``.
+
+    Returns:
+        (E, L) float64.
+    """
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+    events = event_traces(traces)
+    n_frames = _target_length(events, length)
+    out = np.empty((len(events), n_frames), dtype=np.float64)
+    for row, event in enumerate(events):
+        kept = event[:n_frames]
+        out[row, :kept.size] = kept
+        out[row, kept.size:] = kept[-1] if pad_mode == "edge" else pad_value
+    return out
+
+
+def _dtw_distances(events: np.ndarray) -> np.ndarray:
+    try:
+        from tslearn.metrics import cdist_dtw
+    except ImportError as error:
+        raise ImportError("metric 'dtw' needs the optional package tslearn (pip install tslearn); "
+                          "'euclidean' and 'correlation' work without it") from error
+    square = np.asarray(cdist_dtw(events[:, :, None]), dtype=np.float64)
+    return squareform((square + square.T) / 2.0, checks=False)
+
+
+def event_distances(events, *, metric: str) -> np.ndarray:
+    """Condensed pairwise distances between equal-length events.
+
+    Args:
+        events: (E, L) events, e.g. from `enforce_length`.
+        metric: ``"euclidean"``, ``"correlation"`` or ``"dtw"`` (needs tslearn).
+
+    Returns:
+        (E (E - 1) / 2,) float64.
+
+    Raises:
+        ValueError: unknown metric, or constant events with ``"correlation"``.
+        ImportError: ``"dtw"`` without tslearn installed.
+    """
+    events = np.asarray(events, dtype=np.float64)
+    if metric == "dtw":
+        return _dtw_distances(events)
+    if metric == "correlation":
+        constant = np.flatnonzero(np.ptp(events, axis=1) == 0)
+        if constant.size:
+            raise ValueError(f"events {constant[:10].tolist()} are constant after normalisation and length "
+                             "enforcement; their correlation distance is undefined")
+        return pdist(events, "correlation")
+    if metric == "euclidean":
+        return pdist(events, "euclidean")
+    raise ValueError(f"metric must be one of ('euclidean', 'correlation', 'dtw'), got {metric!r}")
+
+
+def counts_per_cluster(labels, groups, *, normalize: str | None = None) -> pd.DataFrame:
+    """Events of each cluster in each group (e.g. condition, recording).
+
+    Args:
+        labels: (E,) cluster of each event.
+        groups: (E,) group of each event.
+        normalize: None (counts), ``"group"``, ``"cluster"`` or ``"total"`` (see the module notes).
+
+    Returns:
+        DataFrame, index ``cluster`` (sorted), columns ``group`` (sorted); int64 counts, or float64 fractions
+        when normalised. A cluster absent from a group counts 0.
+    """
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    if labels.ndim != 1 or labels.shape != groups.shape:
+        raise ValueError(f"labels and groups must be 1-D of one length, got shapes {labels.shape} and {groups.shape}")
+    if normalize is not None and normalize not in COUNT_NORMALIZATIONS:
+        raise ValueError(f"normalize must be None or one of {COUNT_NORMALIZATIONS}, got {normalize!r}")
+    counts = pd.crosstab(pd.Series(labels, name="cluster"), pd.Series(groups, name="group"))
+    if normalize == "group":
+        return counts / counts.sum(axis=0)
+    if normalize == "cluster":
+        return counts.div(counts.sum(axis=1), axis=0)
+    if normalize == "total":
+        return counts / labels.size
+    return counts
+
+
+@dataclass(frozen=True)
+class EventClusters:
+    """Events clustered by shape.
+
+    Attributes:
+        traces: (E, L) float64 events as compared: normalised and brought to one length.
+        distances: (E (E - 1) / 2,) float64 condensed distances the tree was built from.
+        linkage: (E - 1, 4) float64 SciPy linkage matrix.
+        leaves: (E,) int64 event indices in dendrogram order.
+        labels: (E,) int64 cluster of each event, 0..n_clusters-1.
+        n_clusters: number of clusters of the cut taken.
+        silhouette: silhouette of that cut.
+    """
+
+    traces: np.ndarray
+    distances: np.ndarray
+    linkage: np.ndarray
+    leaves: np.ndarray
+    labels: np.ndarray
+    n_clusters: int
+    silhouette: float
+
+
+def cluster_events(traces, **params) -> EventClusters:
+    """Events clustered by shape (see the module notes and ``_events``).
+
+    Args:
+        traces: E >= 2 1-D event traces of any lengths (e.g. dF/F from start to end of each transient).
+        **params: fields of `EventClusteringParams` (normalize, length, pad_mode, metric, method, ...).
+
+    Returns:
+        `EventClusters`.
+
+    Raises:
+        ValueError: fewer than 2 events, empty or non-finite events, bad parameters, or constant events
+            with metric ``"correlation"``.
+        ImportError: metric ``"dtw"`` without the optional package tslearn.
+    """
+    settings = params_of(EventClusteringParams, params)
+    events = enforce_length(normalize_events(traces, settings.normalize), length=settings.length,
+                            pad_mode=settings.pad_mode, pad_value=settings.pad_value)
+    distances = event_distances(events, metric=settings.metric)
+    linkage = hierarchy.linkage(distances, method=settings.method)
+    cut = cut_linkage(linkage, distances, n_clusters=settings.n_clusters, threshold=settings.threshold,
+                      max_clusters=settings.max_clusters)
+    return EventClusters(traces=events, distances=distances, linkage=linkage, leaves=leaf_order(linkage),
+                         labels=cut.labels, n_clusters=cut.n_clusters, silhouette=cut.silhouette)

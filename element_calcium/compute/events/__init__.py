@@ -1,0 +1,75 @@
+"""Calcium transients, firing-rate helpers and behaviour-aligned (peri-event) activity.
+
+- Transients per cell from dF/F: `detect_transients` (one row per transient) and
+  `transient_statistics` (one row per cell); definitions in ``_transients``. Manual
+  corrections: `measure_transients` (transients at hand-marked peaks) and `curate_transients`
+  (rejections and marked peaks merged by one of `CURATION_MODES`); see ``_curation``.
+- Rates and rasters: `transient_frames`, `event_raster`, `inter_event_intervals`, `bin_data`,
+  `firing_rates`, `normalize_firing_rates`, `trial_tensor`.
+- Behaviour alignment: `nearest_frames`, `samples_to_frames`, `analog_to_frames`,
+  `threshold_crossings`, `peri_event_windows` (trial x cell x sample), `peri_event_zscore` and
+  `response_statistics` (z-score and permutation p-value per cell); definitions in
+  ``_alignment``.
+- Spatiotemporal events in a movie (astroCAST ``Detector`` style): `detect_spatial_events`, streamed
+  chunk by chunk, on the CPU or a CUDA GPU; definitions in ``_spatial``.
+
+Frames are 0-based indices, times are seconds, dF/F is a fraction. Parameters are the fields of
+`element_calcium.compute.params.TransientParams` and `PeriEventParams`, passed as keyword arguments.
+"""
+
+from __future__ import annotations
+
+from element_calcium.compute.events._alignment import (
+    PeriEventWindows,
+    analog_to_frames,
+    nearest_frames,
+    peri_event_windows,
+    peri_event_zscore,
+    response_statistics,
+    samples_to_frames,
+    threshold_crossings,
+)
+from element_calcium.compute.events._curation import CURATION_MODES, curate_transients, measure_transients
+from element_calcium.compute.events._rates import (
+    bin_data,
+    event_raster,
+    firing_rates,
+    inter_event_intervals,
+    normalize_firing_rates,
+    transient_frames,
+    trial_tensor,
+)
+from element_calcium.compute.events._spatial import SpatialEventsResult, detect_spatial_events
+from element_calcium.compute.events._transients import (
+    STATISTICS_COLUMNS,
+    TRANSIENT_COLUMNS,
+    detect_transients,
+    transient_statistics,
+)
+
+__all__ = [
+    "CURATION_MODES",
+    "STATISTICS_COLUMNS",
+    "TRANSIENT_COLUMNS",
+    "PeriEventWindows",
+    "SpatialEventsResult",
+    "analog_to_frames",
+    "bin_data",
+    "curate_transients",
+    "detect_spatial_events",
+    "detect_transients",
+    "event_raster",
+    "firing_rates",
+    "inter_event_intervals",
+    "measure_transients",
+    "nearest_frames",
+    "normalize_firing_rates",
+    "peri_event_windows",
+    "peri_event_zscore",
+    "response_statistics",
+    "samples_to_frames",
+    "threshold_crossings",
+    "transient_frames",
+    "transient_statistics",
+    "trial_tensor",
+]
