@@ -29,7 +29,9 @@ in the files that acquisition systems produce, each file under a temporary name 
 
 Ground truth for the later steps: `simulate_astro` (spatiotemporal astrocyte events in a movie),
 `simulate_traces` (dF/F traces with known transients, scored by `score_transients`), `simulate_cell_classes`
-and `simulate_event_shapes` (populations and events with known clusters).
+and `simulate_event_shapes` (populations and events with known clusters), `simulate_sessions` (one field of view
+over several sessions, moved, rotated and rescaled, cells coming and going, with known identities; scored by
+`score_registration`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ from element_calcium.simulate._semireal import (
     real_miniscope_tissue,
     semireal_movie,
 )
+from element_calcium.simulate._sessions import (
+    SimulatedSession,
+    SimulatedSessions,
+    score_registration,
+    simulate_sessions,
+)
 from element_calcium.simulate._tiff import write_tiff
 from element_calcium.simulate._traces import SimulatedTraces, score_transients, simulate_traces, true_transients
 from element_calcium.simulate._voltage import write_voltage_recording
@@ -69,16 +77,20 @@ __all__ = [
     "SimulatedClasses",
     "SimulatedEvents",
     "SimulatedMovie",
+    "SimulatedSession",
+    "SimulatedSessions",
     "SimulatedTraces",
     "WrittenRecording",
     "jolting_walk",
     "real_miniscope_tissue",
+    "score_registration",
     "score_transients",
     "semireal_movie",
     "simulate",
     "simulate_astro",
     "simulate_cell_classes",
     "simulate_event_shapes",
+    "simulate_sessions",
     "simulate_traces",
     "true_transients",
     "write_miniscope_v3",
