@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from element_calcium import extraction_file, extraction_stage, motion_stage, readers
+from element_calcium import extraction_file, readers
+from element_calcium.stages import RunSettings, activity, motion, segmentation
 from element_calcium.compute.params import default_params
 from element_calcium.simulate import simulate, write_miniscope_v4, write_tiff
 
@@ -50,8 +51,9 @@ def write_recording(args, folder: Path) -> float:
 
 def motion_border(rows) -> int:
     """Largest rigid or block shift (pixels), rounded up, as the pipeline derives it."""
-    shifts = [rows.rigid["y_shifts"], rows.rigid["x_shifts"]]
-    shifts += [block[name] for block in rows.blocks for name in ("y_shifts", "x_shifts")]
+    (rigid,) = rows.parts["RigidMotionCorrection"]
+    shifts = [rigid["y_shifts"], rigid["x_shifts"]]
+    shifts += [block[name] for block in rows.parts.get("Block", []) for name in ("y_shifts", "x_shifts")]
     return int(np.ceil(max(float(np.nanmax(np.abs(values))) for values in shifts)))
 
 
@@ -64,27 +66,27 @@ def run_stages(args, folder: Path, output: Path) -> dict:
     fps = recording.metadata.fps
     times = {}
     started = time.perf_counter()
-    motion_rows = motion_stage.compute_motion(
-        motion_stage.MotionInputs(task_mode="trigger", method="element_calcium", params=params,
+    motion_rows = motion.run(
+        motion.MotionInputs(task_mode="trigger", method="element_calcium", params=params,
                                   recording_folder=folder, software=software, frame_rate=None,
                                   output_dir=output, output_dir_relative=".", n_frames=n_frames,
                                   frame_shape=(height, width)),
-        device=args.device,
+        settings=RunSettings(device=args.device),
     )
     times["motion_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    rows = extraction_stage.compute_segmentation(
-        extraction_stage.SegmentationInputs(task_mode="trigger", method="element_calcium", params=params,
+    rows = segmentation.run(
+        segmentation.SegmentationInputs(task_mode="trigger", method="element_calcium", params=params,
                                             corrected_movie=output / "motion_corrected.h5", fps=fps,
                                             frame_shape=(height, width), n_frames=n_frames, output_dir=output,
                                             motion_border=motion_border(motion_rows),
                                             output_dir_relative="."),
-        device=args.device,
+        settings=RunSettings(device=args.device),
     )
     times["extraction_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    sources = extraction_file.read_sources(output / extraction_stage.RESULTS_FILE)
-    dff = extraction_stage.activity_traces("dff", sources, params=params)
+    sources = extraction_file.read_sources(output / segmentation.RESULTS_FILE)
+    dff = activity.activity_traces("dff", sources, params=params)
     times["dff_s"] = time.perf_counter() - started
     times["total_s"] = sum(times.values())
     return {
@@ -93,8 +95,8 @@ def run_stages(args, folder: Path, output: Path) -> dict:
         "device": rows.master["device"],
         "n_masks": rows.master["mask_count"],
         "dff_finite": bool(np.isfinite(dff).all()),
-        "y_shifts": motion_rows.rigid["y_shifts"].tolist(),
-        "x_shifts": motion_rows.rigid["x_shifts"].tolist(),
+        "y_shifts": motion_rows.parts["RigidMotionCorrection"][0]["y_shifts"].tolist(),
+        "x_shifts": motion_rows.parts["RigidMotionCorrection"][0]["x_shifts"].tolist(),
     }
 
 
@@ -104,7 +106,7 @@ def score(args, output: Path, estimated_shifts: np.ndarray) -> dict:
     estimated = estimated_shifts
     offset = (truth.shifts - estimated).mean(axis=0)
     footprints = ndimage.shift(truth.footprints, (*offset, 0), order=1)
-    sources = extraction_file.read_sources(output / extraction_stage.RESULTS_FILE)
+    sources = extraction_file.read_sources(output / segmentation.RESULTS_FILE)
     match = extraction_scoring.score(footprints, truth.calcium, sources.footprints, sources.denoised)
     return {"f1": round(match.f1, 3), "median_iou": round(match.median_iou, 3),
             "median_trace_r": round(match.median_r, 3), "n_true": match.n_true, "n_estimated": match.n_estimated}

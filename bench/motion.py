@@ -105,7 +105,8 @@ def describe_machine() -> str:
 def from_folder(folder: Path, output: Path, device: str) -> dict:
     """End to end from files, as MotionCorrection runs it: raw recording in, corrected HDF5 out."""
     from element_calcium.compute.params import default_params
-    from element_calcium.motion_stage import MotionInputs, compute_motion
+    from element_calcium.stages import RunSettings
+    from element_calcium.stages.motion import MotionInputs, run
     from element_calcium.readers import detect_software, read_recording
 
     software = detect_software(folder)
@@ -117,9 +118,9 @@ def from_folder(folder: Path, output: Path, device: str) -> dict:
         n_frames=n_frames, frame_shape=(height, width),
     )
     start = time.perf_counter()
-    rows = compute_motion(inputs, device=device)
+    rows = run(inputs, settings=RunSettings(device=device))
     seconds = time.perf_counter() - start
-    n_frames = len(rows.rigid["y_shifts"])
+    n_frames = len(rows.parts["RigidMotionCorrection"][0]["y_shifts"])
     return {
         "frames": n_frames,
         "modality": modality,

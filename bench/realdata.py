@@ -8,7 +8,7 @@ Prints the numbers of `docs/real-data.md` and writes its figures to ``docs/img/r
    known shifts; one example frame each and the rigid RMSE for one seed (`bench/motion_realdata.py` has
    the full table).
 3. minian's real output (pre-1.0 layout, no YrA) through load mode: the motion and segmentation stages
-   (`motion_stage.run_motion_stage`, `extraction_stage.run_segmentation_stage`) on a Miniscope V3
+   (`stages.run` of MotionCorrection and Segmentation) on a Miniscope V3
    recording written to a temporary folder, then `classify_masks` and `activity_traces` as the tables
    call them. Frame t of the 800-frame recording is the real frame ``org[(t // 2) % 100]`` (only 100 of
    the movie's frames are public), as in ``tests/pipeline/test_load_realdata.py``.
@@ -40,20 +40,17 @@ from matplotlib.figure import Figure
 
 from element_calcium import extraction_file, paramsets
 from element_calcium.compute.motion import correct_motion
-from element_calcium.extraction_stage import (
-    SegmentationInputs,
-    activity_traces,
-    classify_masks,
-    masks_to_footprints,
-    run_segmentation_stage,
-)
 from element_calcium.loaders.caiman import load_caiman_extraction
 from element_calcium.loaders.minian import load_minian_motion
 from element_calcium.loaders.suite2p import load_suite2p_extraction, load_suite2p_motion
-from element_calcium.motion_stage import MotionInputs, run_motion_stage
 from element_calcium.plotting import plot_footprint_contours, plot_traces
 from element_calcium.readers import read_recording
 from element_calcium.simulate import semireal_movie, write_miniscope_v3, write_miniscope_v4
+from element_calcium.stages import RunSettings, run
+from element_calcium.stages.activity import activity_traces
+from element_calcium.stages.classification import classify_masks
+from element_calcium.stages.motion import MotionInputs
+from element_calcium.stages.segmentation import SegmentationInputs, masks_to_footprints
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from motion_realdata import default_motion, real_tissue, rmse, semireal_shape  # noqa: E402
@@ -187,28 +184,30 @@ def minian_output(realdata: Path, out: Path, work: Path) -> None:
     output.mkdir()
     for store in (realdata / MINIAN).iterdir():
         os.symlink(store, output / store.name)
-    params, _ = paramsets.prepare("minian", {"modality": "1p"})
-    motion = run_motion_stage(MotionInputs(
+    params, _ = paramsets.prepare({"processing_method": "minian"}, {"modality": "1p"})
+    motion = run("MotionCorrection", MotionInputs(
         task_mode="load", method="minian", params=params, recording_folder=written.path, software=meta.software,
         frame_rate=None, output_dir=output, output_dir_relative="minian", n_frames=meta.nframes,
         frame_shape=frame_shape,
     ))
-    rigid = np.stack([motion.rigid["y_shifts"], motion.rigid["x_shifts"]], axis=1).astype(np.float32)
+    (motion_rigid,) = motion.parts["RigidMotionCorrection"]
+    rigid = np.stack([motion_rigid["y_shifts"], motion_rigid["x_shifts"]], axis=1).astype(np.float32)
     started = time.perf_counter()
-    rows = run_segmentation_stage(SegmentationInputs(
+    rows = run("Segmentation", SegmentationInputs(
         task_mode="load", method="minian", params=params, corrected_movie=None, fps=meta.fps,
         frame_shape=frame_shape, n_frames=meta.nframes, motion_border=int(np.ceil(np.abs(rigid).max())),
         output_dir=output, output_dir_relative="minian", recording_folder=written.path, software=meta.software,
         frame_rate=None, channel=0, motion_shifts=rigid,
-    ), device="cpu")
+    ), settings=RunSettings(device="cpu"))
     seconds = time.perf_counter() - started
-    method, calls = classify_masks(rows.masks, params=params, frame_shape=frame_shape)
+    masks = rows.parts["Mask"]
+    method, calls = classify_masks(masks, params=params, frame_shape=frame_shape)
     types = [call["mask_type"] for call in calls]
-    snr = np.array([np.nan if mask["snr"] is None else mask["snr"] for mask in rows.masks], dtype=float)
+    snr = np.array([np.nan if mask["snr"] is None else mask["snr"] for mask in masks], dtype=float)
     sources = extraction_file.read_sources(work / rows.master["results_file"])  # relative to the processed root
     dff = activity_traces("dff", sources, params=params)
     calcium = activity_traces("denoised", sources, params=params)
-    footprints = masks_to_footprints(rows.masks, *frame_shape)
+    footprints = masks_to_footprints(masks, *frame_shape)
     peak, own_snr = movie_peaks(realdata, footprints, calcium)
     active = own_snr > 5
     ratio = dff[:, :MATCHED].max(axis=1)[active] / peak[active]
@@ -230,17 +229,17 @@ def minian_output(realdata: Path, out: Path, work: Path) -> None:
     max_image = load_minian_motion(output).max_image
     figure = Figure(figsize=(11, 4.6))
     image_ax, trace_ax = figure.subplots(1, 2, width_ratios=[1.35, 1])
-    plot_footprint_contours(max_image, rows.masks, colors_by={call["mask_id"]: call["mask_type"] for call in calls},
-                            labels=[""] * len(rows.masks), ax=image_ax)
+    plot_footprint_contours(max_image, masks, colors_by={call["mask_id"]: call["mask_type"] for call in calls},
+                            labels=[""] * len(masks), ax=image_ax)
     legend = image_ax.get_legend()
     handles = legend.legend_handles
     labels = [f"{text.get_text()} ({types.count(text.get_text())})" for text in legend.get_texts()]
     legend.remove()
     image_ax.legend(handles, labels, loc="lower left", fontsize="small", framealpha=0.8)
-    image_ax.set_title(f"{len(rows.masks)} minian units over minian's max projection", fontsize="medium")
+    image_ax.set_title(f"{len(masks)} minian units over minian's max projection", fontsize="medium")
     shown = [n for n in np.argsort(-np.nan_to_num(snr)) if types[n] != "artefact"][:6]
     spacing = float(np.ceil(np.ptp(dff[shown], axis=1).max()))
-    plot_traces(dff[shown], fps=meta.fps, cell_ids=[f"unit {rows.masks[n]['mask_id']}" for n in shown],
+    plot_traces(dff[shown], fps=meta.fps, cell_ids=[f"unit {masks[n]['mask_id']}" for n in shown],
                 spacing=spacing, ax=trace_ax)
     trace_ax.set_ylabel("")
     trace_ax.set_title(f"dF/F of the 6 units with the highest SNR (rows {spacing:.0f} apart)", fontsize="medium")

@@ -5,7 +5,7 @@
   has exited on this machine, or that were not modified for ``grace_s`` (a writer elsewhere).
 - `unreferenced_files()` and `remove` (the ``element-calcium cleanup`` command): the pipeline's own
   files that no row references and that were not modified within a grace period: stale temporaries,
-  results files (HDF5 files recording an owner in this pipeline's schemas, `storage.owner_text`) and
+  results files (HDF5 files recording an owner in this pipeline's schemas, `results_file.owner_text`) and
   the files of the array store in this pipeline's schema sections (PeriEventWindow's ``.npy`` of an
   insert that was rolled back, DataJoint's ``.saving`` temporaries).
 
@@ -19,7 +19,6 @@ followed.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import datajoint as dj
 
-from . import events, extraction_file, imaging, paths, storage
+from . import _schema_runtime, events, extraction_file, imaging, paths, results_file, storage
 
 DEFAULT_GRACE_S = 24 * 3600.0
 _RESULTS_FORMATS = (storage.FORMAT, extraction_file.FORMAT)
@@ -79,10 +78,10 @@ def _old(entry: os.DirEntry, grace_s: float, now: float) -> bool:
 def _is_pipeline_results(path: str, schemas: set[str]) -> bool:
     """Whether ``path`` is a results file of this package whose owner's schema is one of ``schemas``."""
     try:
-        found_format, owner = storage.read_owner(path)
+        found_format, owner = results_file.read_owner(path)
     except ValueError:
         return False
-    return found_format in _RESULTS_FORMATS and owner is not None and storage.owner_schema(owner) in schemas
+    return found_format in _RESULTS_FORMATS and owner is not None and results_file.owner_schema(owner) in schemas
 
 
 def find_unreferenced(
@@ -181,9 +180,9 @@ def _referenced_in_store(schemas: list, store: str) -> set[str]:
 
 
 def _schemas() -> list:
-    """The activated schemas of the pipeline's modules (`imaging.STAGE_MODULES`)."""
-    modules = [sys.modules.get(name) for name in imaging.STAGE_MODULES]
-    return [module.schema for module in modules if module is not None and module.schema.is_activated()]
+    """The activated schemas of the pipeline's schema modules, each once (imaging's tables span three modules
+    on one schema)."""
+    return list({id(module.schema): module.schema for module in _schema_runtime.activated_schemas()}.values())
 
 
 def unreferenced_files(*, grace_s: float = DEFAULT_GRACE_S) -> list[Unreferenced]:

@@ -19,13 +19,17 @@ Parameter set 0 (``cells``) and 1 (``events``) are built in.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import datajoint as dj
 import numpy as np
 import pandas as pd
 
-from . import events, imaging, paramsets
+from . import _schema_runtime, events, imaging, stages
+from ._schema_runtime import StageTable, insert_paramset, paramset_row
+from .stages.cell_clustering import CellClusteringInputs
+from .stages.event_clustering import EventClusteringInputs, EventMember
 from ._fetched import pack, unpack
 from .compute import clustering
 
@@ -43,18 +47,28 @@ def activate(schema_name: str, *, create_schema: bool = True, create_tables: boo
     if create_schema:
         imaging.create_utf8mb4_schema(schema_name)
     schema.activate(schema_name, create_schema=create_schema, create_tables=create_tables)
+    _schema_runtime.record_activated(importlib.import_module(__name__))
 
 
 def _paramset_row(clustering_paramset_id: int, target: str, description: str, params: dict) -> dict[str, Any]:
     if target not in TARGET_STEP:
         raise ValueError(f"target must be one of {tuple(TARGET_STEP)}, got {target!r}")
-    complete, param_hash = paramsets.prepare_step(TARGET_STEP[target], params)
-    return {"clustering_paramset_id": clustering_paramset_id, "target": target, "paramset_desc": description,
-            "param_set_hash": param_hash, "params": complete}
+    return paramset_row("clustering_paramset_id", clustering_paramset_id, description, params,
+                        purpose={"step": TARGET_STEP[target]}, columns={"target": target})
 
 
 @schema
 class ClusteringParamSet(dj.Lookup):
+    """Parameter sets of clustering, validated, complete and hashed.
+
+    Attributes:
+        clustering_paramset_id: the set's id; 0 (cells) and 1 (events) hold the defaults.
+        target: ``cells`` or ``events``.
+        paramset_desc: what the set is for.
+        param_set_hash: MD5 UUID of the canonical JSON of ``{"step": ..., "params": params}``.
+        params: the complete parameters (`compute.params.CellClusteringParams`, ``EventClusteringParams``).
+    """
+
     definition = """
     clustering_paramset_id: int16
     ---
@@ -80,7 +94,7 @@ class ClusteringParamSet(dj.Lookup):
         Raises:
             ValueError: unknown target, unknown key or out-of-range value.
         """
-        imaging.insert_paramset(cls, _paramset_row(clustering_paramset_id, target, paramset_desc, params),
+        insert_paramset(cls, _paramset_row(clustering_paramset_id, target, paramset_desc, params),
                                 "clustering_paramset_id")
 
 
@@ -88,7 +102,18 @@ class ClusteringParamSet(dj.Lookup):
 
 
 @schema
-class CellClustering(dj.Computed):
+class CellClustering(StageTable, dj.Computed):
+    """The cells of an Activity trace set clustered by the power spectrum of their activity
+    (`stages.cell_clustering`).
+
+    Attributes:
+        n_clusters, silhouette: the stored cut (the parameter set's) and its mean silhouette (None: undefined).
+        linkage, distances: the SciPy tree of the M clustered cells and their condensed feature distances.
+        clustered_ids, leaf_order: mask ids in observation order and in dendrogram order.
+        frequencies, features: (F,) Hz and (M, F) spectral features.
+        Assignment: per cell, its cluster (-1: left out); Excluded: per cell left out, why.
+    """
+
     definition = """
     # cells of an Activity trace set clustered by the power spectrum of their activity
     -> imaging.Activity
@@ -129,7 +154,7 @@ class CellClustering(dj.Computed):
         ]
         return (imaging.Activity * ClusteringParamSet.proj()) & pairs
 
-    def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
         params = (ClusteringParamSet & key).fetch1("params")
         curation = {name: key[name] for name in imaging.Curation.primary_key}
         mask_ids, traces = (imaging.Activity.Trace & key).to_arrays("mask_id", "activity_trace", order_by="mask_id")
@@ -138,27 +163,12 @@ class CellClustering(dj.Computed):
             spikes = (imaging.Activity.Trace & curation & {"extraction_method": "deconvolved"}).to_arrays(
                 "activity_trace", order_by="mask_id")
         outliers = (imaging.Curation.CellGroup & curation & {"group_name": OUTLIER_GROUP}).to_arrays("mask_id")
-        fps = float((imaging.RecordingInfo & key).fetch1("fps"))
-        return pack((mask_ids, _stacked(traces), None if spikes is None else _stacked(spikes), outliers, fps, params))
+        return (pack(vars(CellClusteringInputs(
+            mask_ids=mask_ids, traces=_stacked(traces), spikes=None if spikes is None else _stacked(spikes),
+            outliers=outliers, fps=float((imaging.RecordingInfo & key).fetch1("fps")), params=params))),)
 
-    def make_compute(self, key, *fetched) -> tuple[clustering.CellClusters]:
-        mask_ids, traces, spikes, outliers, fps, params = unpack(fetched)
-        outliers = np.intersect1d(np.asarray(outliers, np.int64), mask_ids)
-        if len(mask_ids) - len(outliers) < 2:
-            return (_unclustered(mask_ids, outliers),)
-        result = clustering.cluster_cells(traces, fps, spikes=spikes, cell_ids=mask_ids, exclude=outliers, **params)
-        return (result,)
-
-    def make_insert(self, key, result: clustering.CellClusters) -> None:
-        self.insert1({
-            **key, "n_clusters": result.n_clusters, "silhouette": _nullable(result.silhouette),
-            "linkage": result.linkage, "distances": result.distances, "clustered_ids": result.included,
-            "leaf_order": result.leaves, "frequencies": result.frequencies, "features": result.features,
-        })
-        self.Assignment.insert({**key, "mask_id": int(mask_id), "fluorescence_channel": 0, "cluster": int(label)}
-                               for mask_id, label in zip(result.cell_ids, result.labels))
-        self.Excluded.insert({**key, "mask_id": int(row.cell), "fluorescence_channel": 0, "reason": row.reason}
-                             for row in result.excluded.itertuples(index=False))
+    def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[stages.Rows]:
+        return (stages.run(CellClustering.__name__, CellClusteringInputs(**unpack(inputs))),)
 
     @classmethod
     def cut(cls, key: dict[str, Any], *, n_clusters: int | None = None,
@@ -184,24 +194,8 @@ class CellClustering(dj.Computed):
         return assignments, result.silhouette
 
 
-def _unclustered(mask_ids: np.ndarray, outliers: np.ndarray) -> clustering.CellClusters:
-    """The result for a trace set with fewer than two cells to cluster: every cell left out."""
-    reasons = ["outlier" if mask_id in set(outliers.tolist()) else "too_few_cells" for mask_id in mask_ids]
-    empty = np.zeros(0, np.int64)
-    return clustering.CellClusters(
-        cell_ids=np.asarray(mask_ids, np.int64), labels=np.full(len(mask_ids), -1, np.int64),
-        excluded=pd.DataFrame({"cell": np.asarray(mask_ids, np.int64), "reason": reasons}), included=empty,
-        frequencies=np.zeros(0), features=np.zeros((0, 0)), distances=np.zeros(0), linkage=np.zeros((0, 4)),
-        leaves=empty, n_clusters=0, silhouette=float("nan"),
-    )
-
-
 def _stacked(traces) -> np.ndarray:
     return np.stack(traces).astype(np.float32) if len(traces) else np.zeros((0, 0), np.float32)
-
-
-def _nullable(value) -> float | None:
-    return None if value is None or not np.isfinite(value) else float(value)
 
 
 # ---------------------------------------------------------------------------- events
@@ -209,6 +203,16 @@ def _nullable(value) -> float | None:
 
 @schema
 class EventClusteringTask(dj.Manual):
+    """Events of one or more recordings to cluster together by shape, each source with a group label.
+
+    Attributes:
+        event_clustering_id: the task's id.
+        clustering_paramset_id: a ``ClusteringParamSet`` of target ``events``.
+        task_desc: what the task is for.
+        SpatialSource, TransientSource: the `events.SpatialEvents` and `events.Transients` keys, each with its
+            ``event_group``.
+    """
+
     definition = """
     # events of one or more recordings to cluster together by shape, each source with a group label
     event_clustering_id: int16
@@ -237,7 +241,16 @@ class EventClusteringTask(dj.Manual):
 
 
 @schema
-class EventClustering(dj.Computed):
+class EventClustering(StageTable, dj.Computed):
+    """The events of a task clustered by shape (`stages.event_clustering`).
+
+    Attributes:
+        n_events, n_clusters, silhouette: events clustered, clusters of the cut and its mean silhouette.
+        linkage, leaf_order: the tree over the events and their dendrogram order.
+        SpatialAssignment, TransientAssignment: per event, its position and cluster.
+        Counts: per group and cluster, events and their share of the group.
+    """
+
     definition = """
     # the events of a task clustered by shape
     -> EventClusteringTask
@@ -282,42 +295,27 @@ class EventClustering(dj.Computed):
     def key_source(self):
         return EventClusteringTask & (ClusteringParamSet & {"target": "events"})
 
-    def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
         params = (ClusteringParamSet & (EventClusteringTask & key)).fetch1("params")
-        spatial = [(source, row) for source in (EventClusteringTask.SpatialSource & key).to_dicts()
-                   for row in (events.SpatialEvents.Event & source).to_dicts(order_by="event_id")]
-        transients = []
+        members = []
+        for source in (EventClusteringTask.SpatialSource & key).to_dicts():
+            members += [_member(self.SpatialAssignment, key, source, row, row["trace"])
+                        for row in (events.SpatialEvents.Event & source).to_dicts(order_by="event_id")]
         for source in (EventClusteringTask.TransientSource & key).to_dicts():
             traces = dict(zip(*(imaging.Activity.Trace & source).to_arrays("mask_id", "activity_trace")))
-            for row in (events.Transients.Transient & source).to_dicts(order_by=("mask_id", "transient_id")):
-                trace = traces[row["mask_id"]][row["start_frame"] : row["end_frame"] + 1]
-                transients.append((source, {**row, "trace": trace}))
-        return pack((spatial, transients, params))
+            rows = (events.Transients.Transient & source).to_dicts(order_by=("mask_id", "transient_id"))
+            members += [_member(self.TransientAssignment, key, source, row,
+                                traces[row["mask_id"]][row["start_frame"] : row["end_frame"] + 1]) for row in rows]
+        return (pack({"task": str(key), "members": [vars(member) for member in members], "params": params}),)
 
-    def make_compute(self, key, *fetched) -> tuple[Any, ...]:
-        spatial, transients, params = unpack(fetched)
-        members = spatial + transients
-        if len(members) < 2:
-            raise ValueError(f"event clustering {key} has {len(members)} event(s); at least 2 are needed")
-        result = clustering.cluster_events([row["trace"] for _, row in members], **params)
-        groups = [source["event_group"] for source, _ in members]
-        return spatial, transients, result, clustering.counts_per_cluster(result.labels, groups)
+    def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[stages.Rows]:
+        inputs = unpack(inputs)
+        inputs = EventClusteringInputs(task=inputs["task"], params=inputs["params"],
+                                       members=[EventMember(**member) for member in inputs["members"]])
+        return (stages.run(EventClustering.__name__, inputs),)
 
-    def make_insert(self, key, spatial, transients, result, counts) -> None:
-        self.insert1({**key, "n_events": len(result.labels), "n_clusters": result.n_clusters,
-                      "silhouette": _nullable(result.silhouette), "linkage": result.linkage,
-                      "leaf_order": result.leaves})
-        labels = iter(enumerate(result.labels.tolist()))
-        for part, members in ((self.SpatialAssignment, spatial), (self.TransientAssignment, transients)):
-            rows = []
-            for _, row in members:
-                index, label = next(labels)
-                event_key = {name: row[name] for name in part.heading.primary_key if name in row}
-                rows.append({**key, **event_key, "event_index": index, "cluster": label})
-            part.insert(rows)
-        totals = counts.sum(axis=0)
-        self.Counts.insert(
-            {**key, "event_group": str(group), "cluster": int(cluster), "event_count": int(counts.loc[cluster, group]),
-             "fraction": float(counts.loc[cluster, group] / totals[group])}
-            for cluster in counts.index for group in counts.columns
-        )
+
+def _member(part, key: dict[str, Any], source: dict[str, Any], row: dict[str, Any], trace) -> EventMember:
+    """An event of ``source`` (a source row of the task ``key``) for the assignment ``part``."""
+    event_key = {name: row[name] for name in part.heading.primary_key if name in row and name not in key}
+    return EventMember(part=part.__name__, event_key=event_key, event_group=source["event_group"], trace=trace)

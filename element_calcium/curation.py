@@ -5,7 +5,7 @@ one above the segmentation's highest, ``parent_curation_id`` = key's) and return
 nothing already stored changes, so curation 0 (the segmentation as it came out) stays as it was.
 Downstream tables (Fluorescence, Activity, Transients, ...) populate for the new curation like for
 any other. Merged and hand-drawn cells get their footprint and traces from the motion-corrected
-movie (`curation_stage.estimate_new_cell`), not from averaging the old ones.
+movie (`stages.fluorescence.estimate_new_cell`), not from averaging the old ones.
 
     key = curation.reject(curation_0_key, [3, 17], note="out of focus")
     key = curation.merge(key, [5, 6])
@@ -22,16 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from . import curation_stage, imaging
-from .curation_stage import NewCell, estimate_new_cell
+from . import imaging
+from .stages import fluorescence as curation_chain
+from .stages.fluorescence import NewCell, estimate_new_cell
 from .paths import find_full_path
 
-__all__ = ["add_missed", "cell_ids", "cell_groups", "check_consistency", "group", "merge", "reject", "verify"]
+__all__ = ["add_missed", "cell_ids", "cell_groups", "check_consistency", "group", "merge", "reject", "ungroup", "verify"]
 
 
 def cell_ids(key: dict[str, Any]) -> np.ndarray:
     """(N,) int64 ids of the cells of curation ``key``, increasing."""
-    return np.sort(curation_stage.curated_ids(imaging.curation_inputs(key)))
+    return np.sort(curation_chain.curated_ids(imaging.curation_inputs(key)))
 
 
 def _verified(key: dict[str, Any]) -> set[int]:
@@ -76,8 +77,8 @@ def _derive(key: dict[str, Any], known: np.ndarray, note: str, curator: str, *, 
     """Insert the new curation of the parent ``key`` (whose cells are ``known``) and its parts in one transaction;
     Verified and CellGroup carry the parent's on."""
     parent = (imaging.Curation & key).fetch1("KEY")
-    edits = curation_stage.CurationEdits(rejected=frozenset(rejected), new_cells=(*merged, *added))
-    keep = set(curation_stage.edited_ids(known, edits).tolist())
+    edits = curation_chain.CurationEdits(rejected=frozenset(rejected), new_cells=(*merged, *added))
+    keep = set(curation_chain.edited_ids(known, edits).tolist())
     verified = (_verified(parent) if verified is None else verified) & keep
     groups = cell_groups(parent) if groups is None else groups
     new_key = {**{name: parent[name] for name in imaging.Segmentation.primary_key}, "curation_id": _next_id(parent)}
@@ -202,3 +203,22 @@ def check_consistency(key: dict[str, Any]) -> list[str]:
         if extra:
             problems.append(f"{name} holds cell(s) {sorted(extra)} that are not cells of the curation")
     return problems
+
+
+def ungroup(key: dict[str, Any], name: str, ids, *, note: str = "", curator: str = "") -> dict[str, Any]:
+    """A new curation where the cells ``ids`` no longer belong to the group ``name`` (a group left empty goes).
+
+    Raises:
+        ValueError: a group the curation lacks, or an id that is not in that group.
+    """
+    groups = cell_groups(key)
+    if name not in groups:
+        raise ValueError(f"curation {key['curation_id']} has no group {name!r}; its groups: {sorted(groups)}")
+    chosen = {int(i) for i in np.atleast_1d(np.asarray(ids, dtype=np.int64))}
+    if not chosen or chosen - groups[name]:
+        raise ValueError(f"cell id(s) {sorted(chosen - groups[name]) or []} are not in group {name!r} "
+                         f"({sorted(groups[name])}); give ids of its cells")
+    groups[name] -= chosen
+    if not groups[name]:
+        del groups[name]
+    return _derive(key, cell_ids(key), note, curator, groups=groups)

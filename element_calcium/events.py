@@ -18,20 +18,21 @@ Peri-event windows (trials x cells x samples) are stored as ``.npy`` files in th
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
-from pathlib import Path
+import importlib
 from typing import Any
 
 import datajoint as dj
 import numpy as np
-import pandas as pd
 
-from . import imaging, paramsets, reservations
+from . import _schema_runtime, imaging, stages
+from ._schema_runtime import StageTable, insert_paramset, paramset_row
+from .progress import step_progress
 from ._fetched import pack, unpack
-from .compute import events as event_compute
 from .paths import find_full_path, path_under_root
-from .readers.behavior import read_event_csv, read_voltage_recording
-from .spatial_events_stage import SpatialEventRows, run_spatial_events
+from .stages.curated_transients import STORED_TRANSIENT_COLUMNS, CurationInputs
+from .stages.peri_event import PeriEventInputs
+from .stages.spatial_events import SpatialEventInputs
+from .stages.transients import TraceInputs
 
 schema = dj.Schema()
 
@@ -56,6 +57,7 @@ def activate(schema_name: str, *, create_schema: bool = True, create_tables: boo
     if create_schema:
         imaging.create_utf8mb4_schema(schema_name)
     schema.activate(schema_name, create_schema=create_schema, create_tables=create_tables)
+    _schema_runtime.record_activated(importlib.import_module(__name__))
 
 
 # ---------------------------------------------------------------------------- parameter sets
@@ -63,6 +65,13 @@ def activate(schema_name: str, *, create_schema: bool = True, create_tables: boo
 
 @schema
 class EventDetector(dj.Lookup):
+    """The event detectors, one per kind of parameter set.
+
+    Attributes:
+        detector: ``transients``, ``peri_event`` or ``spatial``.
+        detector_desc: what it detects.
+    """
+
     definition = """
     detector: varchar(16)
     ---
@@ -79,13 +88,23 @@ class EventDetector(dj.Lookup):
 
 
 def _event_paramset_row(event_paramset_id: int, detector: str, description: str, params: dict) -> dict[str, Any]:
-    complete, param_hash = paramsets.prepare_step(detector, params)
-    return {"event_paramset_id": event_paramset_id, "detector": detector, "paramset_desc": description,
-            "param_set_hash": param_hash, "params": complete}
+    return paramset_row("event_paramset_id", event_paramset_id, description, params, purpose={"step": detector},
+                        columns={"detector": detector})
 
 
 @schema
 class EventParamSet(dj.Lookup):
+    """Parameter sets of the event detectors, validated, complete and hashed.
+
+    Attributes:
+        event_paramset_id: the set's id; 0 (transients) and 1 (peri-event) hold the defaults.
+        detector: the `EventDetector` the set is for.
+        paramset_desc: what the set is for.
+        param_set_hash: MD5 UUID of the canonical JSON of ``{"step": detector, "params": params}``.
+        params: the complete parameters (`compute.params.TransientParams`, ``PeriEventParams``,
+            ``SpatialEventParams``).
+    """
+
     definition = """
     event_paramset_id: int16
     ---
@@ -111,7 +130,7 @@ class EventParamSet(dj.Lookup):
         Raises:
             ValueError: unknown detector, unknown key or out-of-range value.
         """
-        imaging.insert_paramset(cls, _event_paramset_row(event_paramset_id, detector, paramset_desc, params),
+        insert_paramset(cls, _event_paramset_row(event_paramset_id, detector, paramset_desc, params),
                                 "event_paramset_id")
 
 
@@ -129,7 +148,7 @@ _TRANSIENT_ATTRIBUTES = """
     onset_time: float64              # (s) recording clock: frame times of RecordingInfo.Timestamps
     peak_time: float64               # (s)
     end_time: float64                # (s)
-    peak_dff: float32                # smoothed trace at the peak
+    peak_dff: float32                # largest dF/F over start..end (CalTrig's peak dF/F)
     amplitude: float32               # peak minus the level at start
     snr: float32                     # amplitude / noise
     rise_s: float32                  # (s) start to peak
@@ -141,17 +160,27 @@ _CELL_STATS_ATTRIBUTES = """
     n_transients: int32
     rate_hz: float32                 # transients per second of recording
     mean_iei_s=null: float32         # (s) mean interval between onsets; null with fewer than two
-    mean_peak_dff=null: float32
+    mean_peak_dff=null: float32      # mean of the transients' peak_dff (CalTrig's average peak dF/F)
+    mean_peak_smoothed_dff=null: float32  # mean smoothed dF/F at the transients' peak frames
     mean_amplitude=null: float32
     snr=null: float32                # largest smoothed value over the noise
     noise: float32                   # mean noise standard deviation (trace units)
-    mad: float32                     # median absolute deviation from the median
+    mad: float32                     # median absolute deviation from the median / 0.6745 (CalTrig)
     standardized_noise: float32      # (percent per sqrt(Hz)) 100 median|diff| / sqrt(fps)
 """
 
 
 @schema
-class Transients(dj.Computed):
+class Transients(StageTable, dj.Computed):
+    """Calcium transients of each cell of an Activity trace set (`stages.transients`).
+
+    Attributes:
+        transient_count: transients of all cells.
+        Transient: one row per transient: frames (start, onset, peak, end), times (s), peak dF/F, amplitude, SNR,
+            rise and decay (s), area.
+        CellStats: one row per cell: rate (Hz), mean inter-event interval (s), mean peak and amplitude, noise.
+    """
+
     definition = """
     # calcium transients of each cell of an Activity trace set (dF/F or denoised calcium)
     -> imaging.Activity
@@ -180,77 +209,22 @@ class Transients(dj.Computed):
         traces = imaging.Activity & [{"extraction_method": method} for method in TRACE_METHODS_FOR_TRANSIENTS]
         return traces * _params_of("transients").proj()
 
-    def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
-        return pack((*_activity_traces(key), (EventParamSet & key).fetch1("params")))
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
+        return (pack(vars(_trace_inputs(key))),)
 
-    def make_compute(self, key, *fetched) -> tuple[Any, ...]:
-        mask_ids, traces, fps, frame_times, params = unpack(fetched)
-        transients = event_compute.detect_transients(traces, fps, **params)
-        stats = event_compute.transient_statistics(traces, transients, fps, **params)
-        return mask_ids, frame_times, transients, stats
-
-    def make_insert(self, key, mask_ids, frame_times, transients, stats) -> None:
-        transient_rows = list(_transient_rows(key, transients, mask_ids, frame_times))
-        stats_rows = list(_stats_rows(key, stats, mask_ids))
-        self.insert1({**key, "transient_count": len(transients)})
-        self.Transient.insert(transient_rows)
-        self.CellStats.insert(stats_rows)
+    def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[stages.Rows]:
+        return (stages.run(Transients.__name__, TraceInputs(**unpack(inputs))),)
 
 
-def _activity_traces(key: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """Mask ids (N,), traces (N, T) float32, frame rate and frame times (T,) of the Activity ``key``."""
+def _trace_inputs(key: dict[str, Any]) -> TraceInputs:
+    """The traces of the Activity ``key`` (mask ids (N,), traces (N, T) float32, frame rate, frame times (T,)) and
+    the parameters of its EventParamSet."""
     mask_ids, traces = (imaging.Activity.Trace & key).to_arrays("mask_id", "activity_trace", order_by="mask_id")
-    fps = float((imaging.RecordingInfo & key).fetch1("fps"))
     frame_times = (imaging.RecordingInfo.Timestamps & key).fetch1("frame_times")
     stacked = np.stack(traces).astype(np.float32) if len(traces) else np.zeros((0, len(frame_times)), np.float32)
-    return np.asarray(mask_ids, dtype=np.int64), stacked, fps, frame_times
-
-
-def _trace_key(key: dict[str, Any], mask_id: int) -> dict[str, Any]:
-    return {**key, "mask_id": int(mask_id), "fluorescence_channel": 0}
-
-
-def _transient_rows(key, transients: pd.DataFrame, mask_ids: np.ndarray, frame_times: np.ndarray):
-    """Rows of a Transient part: one per transient, numbered per cell in time order."""
-    ordered = transients.sort_values(["cell", "onset"], kind="stable")
-    numbers = ordered.groupby("cell").cumcount().to_numpy()
-    for number, row in zip(numbers, ordered.itertuples(index=False)):
-        yield {
-            **_trace_key(key, mask_ids[row.cell]), "transient_id": int(number),
-            "start_frame": int(row.start), "onset_frame": int(row.onset), "peak_frame": int(row.peak),
-            "end_frame": int(row.end), "onset_time": float(frame_times[row.onset]),
-            "peak_time": float(frame_times[row.peak]), "end_time": float(frame_times[row.end]),
-            **{name: _float32(getattr(row, name), name) for name in _TRANSIENT_FLOATS},
-        }
-
-
-def _stats_rows(key, stats: pd.DataFrame, mask_ids: np.ndarray):
-    for row in stats.itertuples(index=False):
-        yield {
-            **_trace_key(key, mask_ids[row.cell]), "n_transients": int(row.n_transients),
-            **{name: _nullable(getattr(row, name), name) for name in _STATS_NULLABLE},
-            **{name: _float32(getattr(row, name), name) for name in _STATS_FLOATS},
-        }
-
-
-_TRANSIENT_FLOATS = ("peak_dff", "amplitude", "snr", "rise_s", "decay_s", "area")
-_STATS_NULLABLE = ("mean_iei_s", "mean_peak_dff", "mean_amplitude", "snr")
-_STATS_FLOATS = ("rate_hz", "noise", "mad", "standardized_noise")
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _float32(value, column: str) -> float:
-    """``value`` for a NOT NULL float32 column; ValueError naming the column where it is not a finite float32."""
-    number = float(value)
-    if not (np.isfinite(number) and abs(number) <= _FLOAT32_MAX):
-        raise ValueError(f"{column} = {number} cannot be stored (not a finite float32); nothing was inserted")
-    return number
-
-
-def _nullable(value, column: str) -> float | None:
-    """``value`` for a nullable float32 column: NULL where it is undefined (None, NaN or infinite), else
-    `_float32`."""
-    return None if value is None or not np.isfinite(value) else _float32(value, column)
+    return TraceInputs(mask_ids=np.asarray(mask_ids, dtype=np.int64), traces=stacked,
+                       fps=float((imaging.RecordingInfo & key).fetch1("fps")), frame_times=frame_times,
+                       params=(EventParamSet & key).fetch1("params"))
 
 
 # ---------------------------------------------------------------------------- transient curation
@@ -258,6 +232,15 @@ def _nullable(value, column: str) -> float | None:
 
 @schema
 class TransientCuration(dj.Manual):
+    """A curator's corrections of the transients of an Activity trace set (`transient_curation.curate_transients`).
+
+    Attributes:
+        transient_curation_id: per Transients key, 0, 1, ...
+        curation_time, curator, curation_note: when, who and why.
+        parent_curation_id: the curation whose corrections this one carries on; None: none.
+        Cell: per corrected cell, ``merge_mode``, ``rejected_ids`` (transient ids) and ``marked_peaks`` (frames).
+    """
+
     definition = """
     # a curator's corrections of the transients of an Activity trace set; the automatic result stays
     -> Transients
@@ -275,85 +258,23 @@ class TransientCuration(dj.Manual):
         -> master
         -> imaging.Activity.Trace
         ---
-        merge_mode: enum('incoming_only', 'overlapping', 'all')  # how marked peaks join detected transients
+        merge_mode: enum('incoming_only', 'overlapping', 'all')  # CalTrig's Accept Incoming Only / Overlapping Only / All
         rejected_ids: <blob>             # (k,) transient_id of Transients.Transient rejected
         marked_peaks: <blob>             # (m,) 0-based frames marked as transient peaks
         """
 
 
-def curate_transients(
-    transients_key: dict[str, Any],
-    mask_id: int,
-    *,
-    reject=(),
-    mark=(),
-    mode: str = "incoming_only",
-    parent: int | str | None = "latest",
-    note: str = "",
-    curator: str = "",
-) -> dict[str, Any]:
-    """Record corrections of one cell's transients as a new `TransientCuration`; returns its key.
-
-    Args:
-        transients_key: a key of `Transients`.
-        mask_id: the cell.
-        reject: transient ids (of `Transients.Transient`) to reject.
-        mark: frames (0-based) of peaks the detector missed.
-        mode: how marked peaks join the detected transients: ``"incoming_only"``, ``"overlapping"`` or
-            ``"all"`` (see `element_calcium.compute.events.curate_transients`).
-        parent: the curation whose corrections carry on into the new one: ``"latest"`` (the newest, if
-            any), a ``transient_curation_id``, or None (start from the automatic result).
-        note, curator: free text.
-
-    Raises:
-        ValueError: an unknown mode, mask, transient id or parent, or a marked frame outside the recording.
-    """
-    if mode not in event_compute.CURATION_MODES:
-        raise ValueError(f"mode must be one of {event_compute.CURATION_MODES}, got {mode!r}")
-    master_key = (Transients & transients_key).fetch1("KEY")
-    cell_key = {**master_key, "mask_id": int(mask_id)}
-    known_ids = set((Transients.Transient & cell_key).to_arrays("transient_id").tolist())
-    if not imaging.Activity.Trace & cell_key:
-        raise ValueError(f"mask_id {mask_id} is not a cell of {master_key}")
-    rejected = sorted({int(i) for i in reject})
-    if set(rejected) - known_ids:
-        raise ValueError(f"transient id(s) {sorted(set(rejected) - known_ids)} are not transients of mask {mask_id}")
-    n_frames = int((imaging.RecordingInfo & master_key).fetch1("nframes"))
-    marked = sorted({int(frame) for frame in mark})
-    if marked and (marked[0] < 0 or marked[-1] >= n_frames):
-        raise ValueError(f"marked frames must lie in [0, {n_frames}), got {marked[0]}..{marked[-1]}")
-    existing = (TransientCuration & master_key).to_arrays("transient_curation_id")
-    parent_id = _parent_curation(existing, parent)
-    edit_columns = ("mask_id", "merge_mode", "rejected_ids", "marked_peaks")
-    parent_cells = TransientCuration.Cell & master_key & {"transient_curation_id": parent_id}
-    cells = {int(row[0]): dict(zip(edit_columns, row)) for row in zip(*parent_cells.to_arrays(*edit_columns))}
-    previous = cells.get(int(mask_id))
-    if previous is not None:
-        rejected = sorted(set(rejected) | set(np.asarray(previous["rejected_ids"]).tolist()))
-        marked = sorted(set(marked) | set(np.asarray(previous["marked_peaks"]).tolist()))
-    new_id = int(max(existing, default=-1)) + 1
-    curation_key = {**master_key, "transient_curation_id": new_id}
-    cells[int(mask_id)] = {"mask_id": int(mask_id), "merge_mode": mode,
-                           "rejected_ids": np.array(rejected, np.int64), "marked_peaks": np.array(marked, np.int64)}
-    with TransientCuration.connection.transaction:
-        TransientCuration.insert1({**curation_key, "curation_time": datetime.now(), "curator": curator,
-                                   "curation_note": note, "parent_curation_id": parent_id})
-        TransientCuration.Cell.insert({**curation_key, "fluorescence_channel": 0, **row} for row in cells.values())
-    return curation_key
-
-
-def _parent_curation(existing: np.ndarray, parent: int | str | None) -> int | None:
-    if parent is None:
-        return None
-    if parent == "latest":
-        return int(max(existing)) if len(existing) else None
-    if int(parent) not in set(existing.tolist()):
-        raise ValueError(f"parent curation {parent} does not exist; existing: {sorted(existing.tolist())}")
-    return int(parent)
-
-
 @schema
-class CuratedTransients(dj.Computed):
+class CuratedTransients(StageTable, dj.Computed):
+    """The transients after a curation: the detected ones less the rejected, plus the marked
+    (`stages.curated_transients`).
+
+    Attributes:
+        transient_count: transients of all cells.
+        Transient: as `Transients.Transient`, numbered anew, with ``added`` (marked by the curator).
+        CellStats: as `Transients.CellStats`, over the curated transients.
+    """
+
     definition = """
     # transients after a curation: the automatic ones less the rejected, plus the marked
     -> TransientCuration
@@ -378,54 +299,16 @@ class CuratedTransients(dj.Computed):
         ---
         """ + _CELL_STATS_ATTRIBUTES
 
-    def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
-        columns = ("mask_id", "transient_id", *_STORED_TRANSIENT_COLUMNS)
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
+        columns = ("mask_id", "transient_id", *STORED_TRANSIENT_COLUMNS)
         stored = (Transients.Transient & key).to_arrays(*columns, order_by=("mask_id", "transient_id"))
-        cells = (TransientCuration.Cell & key).to_dicts()
-        params = (EventParamSet & key).fetch1("params")
-        return pack((*_activity_traces(key), dict(zip(columns, stored)), cells, params))
+        return (pack({"traces": vars(_trace_inputs(key)), "stored": dict(zip(columns, stored)),
+                      "cells": (TransientCuration.Cell & key).to_dicts()}),)
 
-    def make_compute(self, key, *fetched) -> tuple[Any, ...]:
-        mask_ids, traces, fps, frame_times, stored, cells, params = unpack(fetched)
-        rows = {int(m): n for n, m in enumerate(mask_ids)}
-        table = _transients_table(pd.DataFrame(stored), rows)
-        edits = {int(cell["mask_id"]): cell for cell in cells}
-        curated = []
-        for mask_id, row in rows.items():
-            mine = table[table["cell"] == row].set_index("transient_id")
-            edit = edits.get(mask_id)
-            if edit is None:
-                curated.append(mine.assign(added=False).reset_index(drop=True))
-                continue
-            marked = event_compute.measure_transients(traces[row], fps, edit["marked_peaks"], **params)
-            result = event_compute.curate_transients(mine, rejected=edit["rejected_ids"],
-                                                     marked=marked.assign(cell=row), mode=edit["merge_mode"])
-            curated.append(result)
-        combined = pd.concat(curated, ignore_index=True) if curated else table.assign(added=False)
-        stats = event_compute.transient_statistics(traces, combined, fps, **params)
-        return mask_ids, frame_times, combined, stats
-
-    def make_insert(self, key, mask_ids, frame_times, combined, stats) -> None:
-        rows = list(_transient_rows(key, combined.drop(columns="added"), mask_ids, frame_times))
-        ordered = combined.sort_values(["cell", "onset"], kind="stable")
-        stats_rows = list(_stats_rows(key, stats, mask_ids))
-        self.insert1({**key, "transient_count": len(combined)})
-        self.Transient.insert({**row, "added": bool(added)} for row, added in zip(rows, ordered["added"]))
-        self.CellStats.insert(stats_rows)
-
-
-_STORED_TRANSIENT_COLUMNS = ("start_frame", "onset_frame", "peak_frame", "end_frame", "peak_dff", "amplitude",
-                              "snr", "rise_s", "decay_s", "area")
-
-
-def _transients_table(detected: pd.DataFrame, rows: dict[int, int]) -> pd.DataFrame:
-    """Stored transients back in the columns of `detect_transients` (``cell`` = row of the traces)."""
-    columns = {"start_frame": "start", "onset_frame": "onset", "peak_frame": "peak", "end_frame": "end"}
-    if detected.empty:
-        return pd.DataFrame(columns=["transient_id", *event_compute.TRANSIENT_COLUMNS])
-    table = detected.rename(columns=columns)
-    table["cell"] = table["mask_id"].map(rows)
-    return table[["transient_id", *event_compute.TRANSIENT_COLUMNS]]
+    def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[stages.Rows]:
+        inputs = unpack(inputs)
+        inputs = CurationInputs(traces=TraceInputs(**inputs["traces"]), stored=inputs["stored"], cells=inputs["cells"])
+        return (stages.run(CuratedTransients.__name__, inputs),)
 
 
 # ---------------------------------------------------------------------------- behaviour events
@@ -433,6 +316,13 @@ def _transients_table(detected: pd.DataFrame, rows: dict[int, int]) -> pd.DataFr
 
 @schema
 class BehaviorEventType(dj.Manual):
+    """The kinds of behaviour events (`behavior.insert_events` adds new ones).
+
+    Attributes:
+        event_type: e.g. ``lever``, ``reward``.
+        event_type_desc: what it is.
+    """
+
     definition = """
     event_type: varchar(32)            # e.g. lever, reward, ALP, ILP, RNF
     ---
@@ -442,6 +332,14 @@ class BehaviorEventType(dj.Manual):
 
 @schema
 class BehaviorEvent(dj.Manual):
+    """One behaviour event of a recording (`element_calcium.behavior` imports them).
+
+    Attributes:
+        event_type: its `BehaviorEventType`.
+        event_id: per recording and type, in insertion order.
+        event_time: (s) recording clock, 0 at the first frame.
+    """
+
     definition = """
     # a behaviour event during a recording
     -> imaging.Recording
@@ -452,91 +350,22 @@ class BehaviorEvent(dj.Manual):
     """
 
 
-def insert_events(recording_key: dict[str, Any], events: pd.DataFrame) -> int:
-    """Insert behaviour events of one recording in one transaction; returns how many were inserted.
-
-    Args:
-        recording_key: a key of `imaging.RecordingInfo` (its frame times bound the events).
-        events: columns ``time`` (s, recording clock) and ``event_type``; new types are added to
-            `BehaviorEventType`.
-
-    Raises:
-        ValueError: an event type that does not fit `BehaviorEventType` (too long, characters its column
-            cannot store), a time outside the recording (more than half a frame before the first frame or
-            after the last) or already stored for that type; nothing is inserted then.
-    """
-    for event_type in events["event_type"].unique():
-        imaging.check_attribute(BehaviorEventType, "event_type", event_type, what="event type")
-        if not event_type.strip():
-            raise ValueError(f"event type {event_type!r} is empty; name the events (e.g. 'lever')")
-    recording = (imaging.RecordingInfo & recording_key).fetch1("KEY")
-    frame_times = (imaging.RecordingInfo.Timestamps & recording).fetch1("frame_times")
-    half = float(np.median(np.diff(frame_times))) / 2 if len(frame_times) > 1 else 0.0
-    times = events["time"].to_numpy(dtype=np.float64)
-    outside = (times < frame_times[0] - half) | (times > frame_times[-1] + half)
-    if outside.any():
-        raise ValueError(f"{int(outside.sum())} event time(s) outside the recording "
-                         f"[{frame_times[0] - half:.3f}, {frame_times[-1] + half:.3f}] s, first {times[outside][0]}")
-    rows = []
-    for event_type, group in events.groupby("event_type", sort=True):
-        stored = (BehaviorEvent & recording & {"event_type": event_type}).to_arrays("event_id", "event_time")
-        clash = np.intersect1d(group["time"].to_numpy(), stored[1])
-        if clash.size:
-            raise ValueError(f"{event_type} events at {clash[:5].tolist()} s are already stored for {recording}")
-        first = int(max(stored[0], default=-1)) + 1
-        rows += [{**recording, "event_type": event_type, "event_id": first + n, "event_time": float(time)}
-                 for n, time in enumerate(np.sort(group["time"].to_numpy()))]
-    with BehaviorEvent.connection.transaction:
-        BehaviorEventType.insert(({"event_type": name} for name in events["event_type"].unique()),
-                                 skip_duplicates=True)
-        BehaviorEvent.insert(rows)
-    return len(rows)
-
-
-def import_event_csv(recording_key: dict[str, Any], path: str | Path) -> int:
-    """Insert the events of a CSV with ``time`` (s) and ``event_type`` columns (`readers.behavior.read_event_csv`)."""
-    return insert_events(recording_key, read_event_csv(path))
-
-
-def import_voltage_events(
-    recording_key: dict[str, Any],
-    path: str | Path,
-    *,
-    channel: str,
-    event_type: str,
-    threshold: float,
-    direction: str = "rising",
-    min_interval_s: float = 0.0,
-    offset_s: float = 0.0,
-) -> int:
-    """Insert threshold crossings of one input of a Bruker PrairieView voltage recording as events.
-
-    Args:
-        recording_key: a key of `imaging.RecordingInfo`.
-        path: the ``*_VoltageRecording_NNN.csv`` (its ``.xml`` beside it is checked when present).
-        channel: the input's name as in the CSV header (e.g. ``"Input 0"``).
-        event_type: type of the inserted events.
-        threshold, direction, min_interval_s: see `element_calcium.compute.events.threshold_crossings`.
-        offset_s: (s) time of the voltage recording's first sample in the recording clock (0: both
-            started together, as PrairieView starts them).
-
-    Raises:
-        ValueError: an unknown channel (names the file and the inputs), or crossings outside the recording.
-    """
-    recording = read_voltage_recording(path)
-    if channel not in recording.signals:
-        raise ValueError(f"{recording.file}: no input {channel!r}; inputs: {sorted(recording.signals)}")
-    crossings = event_compute.threshold_crossings(recording.signals[channel], recording.times,
-                                                  threshold=threshold, direction=direction,
-                                                  min_interval_s=min_interval_s)
-    return insert_events(recording_key, pd.DataFrame({"time": crossings + offset_s, "event_type": event_type}))
-
-
 # ---------------------------------------------------------------------------- peri-event windows
 
 
 @schema
-class PeriEventWindow(dj.Computed):
+class PeriEventWindow(StageTable, dj.Computed):
+    """Each cell's activity around every event of one type, and its response (`stages.peri_event`).
+
+    Attributes:
+        n_events: events of the type.
+        mask_ids: (N,) the cells of the windows' second axis.
+        sample_times: (S,) s relative to the event.
+        event_frames: (E,) the nearest frame of each event.
+        windows: (E, N, S) float32 trial x cell x sample, NaN outside the recording (an ``.npy`` in the store).
+        CellResponse: per cell, trials, baseline, mean response, delta, z-score and permutation p-value.
+    """
+
     definition = """
     # activity of each cell around every event of one type (C, S or dF/F, by the Activity method)
     -> imaging.Activity
@@ -567,34 +396,31 @@ class PeriEventWindow(dj.Computed):
     def key_source(self):
         return (imaging.Activity * BehaviorEventType.proj() & BehaviorEvent) * _params_of("peri_event").proj()
 
-    def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
         event_times = (BehaviorEvent & key).to_arrays("event_time", order_by="event_time")
-        params = (EventParamSet & key).fetch1("params")
-        return pack((*_activity_traces(key), np.asarray(event_times, np.float64), params))
+        return (pack({"traces": vars(_trace_inputs(key)), "event_times": np.asarray(event_times, np.float64)}),)
 
-    def make_compute(self, key, *fetched) -> tuple[Any, ...]:
-        mask_ids, traces, fps, frame_times, event_times, params = unpack(fetched)
-        windows = event_compute.peri_event_windows(traces, event_times, frame_times, **params)
-        responses = event_compute.response_statistics(traces, event_times, frame_times, **params)
-        return mask_ids, windows, responses
-
-    def make_insert(self, key, mask_ids, windows, responses) -> None:
-        self.insert1({**key, "n_events": len(windows.event_frames), "mask_ids": mask_ids,
-                      "sample_times": windows.times, "event_frames": windows.event_frames,
-                      "windows": windows.windows})
-        self.CellResponse.insert(
-            {**_trace_key(key, mask_ids[row.cell]), "n_trials": int(row.n_trials), "baseline": float(row.baseline),
-             "mean_response": float(row.mean_response), "delta": float(row.delta),
-             "z_score": _nullable(row.z_score, "z_score"), "p_value": float(row.p_value)}
-            for row in responses.itertuples(index=False)
-        )
-
+    def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[stages.Rows]:
+        inputs = unpack(inputs)
+        inputs = PeriEventInputs(traces=TraceInputs(**inputs["traces"]), event_times=inputs["event_times"])
+        return (stages.run(PeriEventWindow.__name__, inputs),)
 
 # ---------------------------------------------------------------------------- spatiotemporal events
 
 
 @schema
-class SpatialEvents(dj.Computed):
+class SpatialEvents(StageTable, dj.Computed):
+    """Spatiotemporal events (astrocyte-style) in the motion-corrected movie (`stages.spatial_events`).
+
+    Attributes:
+        event_map: the (T, H, W) int32 HDF5 movie of event ids (0: none), relative to the processed root.
+        event_count: events found.
+        device, wall_time: where (cpu, cuda) and how long (s) the detection ran.
+        noise_image: (H, W) float32 noise standard deviation of each pixel (grey levels).
+        Event: per event, frames, bounding box, volume, area, duration (s), centroid, height, SNR, footprint and
+            mean trace.
+    """
+
     definition = """
     # spatiotemporal events (astrocyte-style) in the motion-corrected movie
     -> imaging.MotionCorrection
@@ -639,29 +465,22 @@ class SpatialEvents(dj.Computed):
         corrected = imaging.MotionCorrection & "corrected_movie is not null"
         return corrected * _params_of("spatial").proj()
 
-    def make_fetch(self, key: dict[str, Any]) -> tuple[Any, ...]:
+    def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
         processed_root = imaging.get_processed_root_dir()
         movie = find_full_path(processed_root, (imaging.MotionCorrection & key).fetch1("corrected_movie"))
         output_dir = (imaging.ProcessingTask & key).fetch1("processing_output_dir")
         imaging.ProcessingTask.check_output_dir(key, output_dir)
-        frame_times = (imaging.RecordingInfo.Timestamps & key).fetch1("frame_times")
-        params = (EventParamSet & key).fetch1("params")
-        owners = (imaging.results_owner(SpatialEvents, key), imaging.results_owner(imaging.MotionCorrection, key))
-        return pack((str(movie), str(path_under_root(processed_root, output_dir)), output_dir, frame_times, params,
-                     owners))
+        return (pack(vars(SpatialEventInputs(
+            movie_file=str(movie), output_dir=str(path_under_root(processed_root, output_dir)),
+            output_dir_relative=output_dir, event_paramset_id=key["event_paramset_id"],
+            params=(EventParamSet & key).fetch1("params"),
+            frame_times=(imaging.RecordingInfo.Timestamps & key).fetch1("frame_times"),
+            owner=imaging.results_owner(SpatialEvents, key),
+            movie_owner=imaging.results_owner(imaging.MotionCorrection, key),
+        ))),)
 
-    def make_compute(self, key, *fetched) -> tuple[SpatialEventRows]:
-        movie, output_dir, output_dir_relative, frame_times, params, (owner, movie_owner) = unpack(fetched)
-        settings = imaging.get_run_settings()
-        with reservations.step_progress(SpatialEvents.__name__, key, step="detecting events (two passes)",
-                                        unit="frames") as progress:
-            rows = run_spatial_events(Path(movie), Path(output_dir), output_dir_relative,
-                                      event_paramset_id=key["event_paramset_id"], params=params,
-                                      frame_times=frame_times, device=settings.get("device", "auto"),
-                                      chunk_frames=settings.get("chunk_frames", 200), progress=progress, owner=owner,
-                                      movie_owner=movie_owner)
-        return (rows,)
-
-    def make_insert(self, key, rows: SpatialEventRows) -> None:
-        self.insert1({**key, **rows.master})
-        self.Event.insert({**key, **row} for row in rows.events)
+    def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[stages.Rows]:
+        inputs = SpatialEventInputs(**unpack(inputs))
+        with step_progress(SpatialEvents.__name__, key, step="detecting events (two passes)",
+                           unit="frames") as progress:
+            return (stages.run(SpatialEvents.__name__, inputs, settings=imaging.stage_settings(progress)),)

@@ -14,9 +14,9 @@ temporary name and renamed into place:
   the recording's movie under the footprint besides the component's own trace;
 - ``/denoised``, ``/spikes``, ``/dff``: (N, T) float32, optional;
 - root attributes ``format``, ``height``, ``width``, ``fps`` (Hz) and, for a table's results,
-  ``owner`` (`storage.owner_text`: the key the file belongs to).
+  ``owner`` (`results_file.owner_text`: the key the file belongs to).
 
-The file is published only when complete and never over an existing file (`storage.write_hdf5`):
+The file is published only when complete and never over an existing file (`results_file.write_hdf5`):
 a second computation of the same key gets a fresh name. The database holds the sparse masks and,
 per curation, the traces; this file is where a curation's traces start from.
 """
@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import sparse
 
-from element_calcium import storage
+from element_calcium import results_file
 from element_calcium._hdf5 import open_hdf5
 
 FORMAT = "element_calcium.extraction/1"
@@ -102,11 +104,11 @@ class ExtractedSources:
 def write_sources(path: str | os.PathLike, sources: ExtractedSources, *, owner: str | None = None) -> pathlib.Path:
     """Write ``sources`` to ``path``, or to a fresh name beside it when ``path`` exists; returns the file written.
 
-    owner: `storage.owner_text` of the key the results belong to, recorded in the file. A failed write
+    owner: `results_file.owner_text` of the key the results belong to, recorded in the file. A failed write
     (OSError naming the file, e.g. disk full) leaves nothing behind.
     """
     footprints = sparse.csc_array(sources.footprints, dtype=np.float32)
-    with storage.write_hdf5(path, owner=owner) as output:
+    with results_file.write_hdf5(path, owner=owner) as output:
         h5 = output.h5
         h5.attrs.update({"format": FORMAT, "height": sources.height, "width": sources.width, "fps": sources.fps})
         group = h5.create_group("footprints")
@@ -124,7 +126,7 @@ def write_sources(path: str | os.PathLike, sources: ExtractedSources, *, owner: 
 def read_sources(path: str | os.PathLike, *, owner: str | None = None) -> ExtractedSources:
     """The sources in a file written by `write_sources`.
 
-    owner: `storage.owner_text` of the key whose results are expected; a file recording another is refused.
+    owner: `results_file.owner_text` of the key whose results are expected; a file recording another is refused.
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -132,14 +134,7 @@ def read_sources(path: str | os.PathLike, *, owner: str | None = None) -> Extrac
             of another key.
     """
     path = pathlib.Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: extraction results file not found")
-    with open_hdf5(path) as h5:
-        found = h5.attrs.get("format")
-        found = found.decode() if isinstance(found, bytes) else found
-        if found != FORMAT:
-            raise ValueError(f"{path}: not an element_calcium extraction file (format {found!r})")
-        storage.check_owner(path, h5.attrs.get(storage.OWNER), owner)
+    with _opened(path, owner) as h5:
         try:
             height, width = int(h5.attrs["height"]), int(h5.attrs["width"])
             mask_ids = h5["mask_ids"][()]
@@ -161,3 +156,44 @@ def read_sources(path: str | os.PathLike, *, owner: str | None = None) -> Extrac
             )
         except (KeyError, ValueError, TypeError, OSError) as error:
             raise ValueError(f"{path}: extraction results file is damaged ({error})") from error
+
+
+@dataclass(frozen=True)
+class StoredTraces:
+    """Which traces an extraction file holds, read from its metadata without reading them.
+
+    Attributes:
+        fps: frame rate recorded in the file (Hz).
+        names: the trace datasets present, among ``fluorescence``, ``background``, ``denoised``, ``spikes``
+            and ``dff``.
+    """
+
+    fps: float
+    names: frozenset[str]
+
+
+def read_stored_traces(path: str | os.PathLike, *, owner: str | None = None) -> StoredTraces:
+    """The frame rate and trace names of the file written by `write_sources` at ``path``; reads no trace.
+
+    owner: as in `read_sources`. Raises as `read_sources` does for a missing file, another format or another owner.
+    """
+    path = pathlib.Path(path)
+    with _opened(path, owner) as h5:
+        try:
+            return StoredTraces(fps=float(h5.attrs["fps"]), names=frozenset(name for name in _TRACES if name in h5))
+        except (KeyError, ValueError, TypeError) as error:
+            raise ValueError(f"{path}: extraction results file is damaged ({error})") from error
+
+
+@contextmanager
+def _opened(path: pathlib.Path, owner: str | None) -> Iterator:
+    """The open HDF5 file at ``path``, once its format and, when ``owner`` is given, its owner are checked."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: extraction results file not found")
+    with open_hdf5(path) as h5:
+        found = h5.attrs.get("format")
+        found = found.decode() if isinstance(found, bytes) else found
+        if found != FORMAT:
+            raise ValueError(f"{path}: not an element_calcium extraction file (format {found!r})")
+        results_file.check_owner(path, h5.attrs.get(results_file.OWNER), owner)
+        yield h5

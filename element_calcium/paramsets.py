@@ -46,18 +46,22 @@ def dict_to_uuid(params: dict[str, Any]) -> uuid.UUID:
     return uuid.UUID(hashlib.md5(canonical_json(params).encode("utf-8")).hexdigest())
 
 
-def prepare(processing_method: str, params: dict[str, Any]) -> tuple[dict[str, Any], uuid.UUID]:
-    """Validate ``params`` and return the complete dictionary and the set's hash.
+def prepare(purpose: dict[str, str], params: dict[str, Any]) -> tuple[dict[str, Any], uuid.UUID]:
+    """Validate ``params`` for ``purpose`` and return the complete dictionary and the set's hash.
 
-    The hash covers the processing method and the complete parameters: the same numbers
-    loaded from suite2p and computed by element_calcium are two different parameter sets.
+    ``purpose`` says what the set is for: ``{"processing_method": method}`` (a processing parameter set, validated
+    by `compute.params.validate`) or ``{"step": step}`` (an event or clustering step, validated by
+    `compute.params.validate_step_params`). The hash is that of one envelope, ``{**purpose, "params": complete}``:
+    the same numbers loaded from suite2p and computed by element_calcium are two different parameter sets.
+
+    Raises:
+        ValueError: a purpose other than those two, or parameters that fail validation.
     """
-    complete = json.loads(canonical_json(compute_params.validate(params)))
-    return complete, dict_to_uuid({"processing_method": processing_method, "params": complete})
-
-
-def prepare_step(step: str, params: dict[str, Any]) -> tuple[dict[str, Any], uuid.UUID]:
-    """Validate the parameters of an event or clustering ``step`` (`compute.params.STEP_PARAMS`); return the
-    complete dictionary and the set's hash, which covers the step and the complete parameters."""
-    complete = json.loads(canonical_json(compute_params.validate_step_params(step, params)))
-    return complete, dict_to_uuid({"step": step, "params": complete})
+    if set(purpose) == {"processing_method"}:
+        complete = compute_params.validate(params)
+    elif set(purpose) == {"step"}:
+        complete = compute_params.validate_step_params(purpose["step"], params)
+    else:
+        raise ValueError(f"purpose must be {{'processing_method': ...}} or {{'step': ...}}, got {purpose!r}")
+    complete = json.loads(canonical_json(complete))
+    return complete, dict_to_uuid({**purpose, "params": complete})

@@ -29,7 +29,8 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from scipy.cluster import hierarchy
 
-from . import clusters, events, imaging, plotting, readers, reservations, storage
+from . import clusters, events, imaging, plotting, readers, storage
+from .progress import can_draw_bars, key_text, showing_progress, step_progress
 from .paths import find_full_path
 
 REPORT_FILE = "report.html"
@@ -104,13 +105,13 @@ def write_report(recording_key: dict[str, Any], *, out: str | Path | None = None
         progress: show how many of its sections are done (a bar on a terminal, else log lines).
     """
     key = (imaging.RecordingInfo & recording_key).fetch1("KEY")
-    title = html.escape(reservations.key_text(key))
+    title = html.escape(key_text(key))
     sections = [lambda: f"<h1>Recording {title}</h1>{_made()}", lambda: _recording_section(key)]
     for task in (imaging.ProcessingTask & key).to_dicts(order_by="paramset_id"):
         sections += _task_sections({name: task[name] for name in imaging.ProcessingTask.primary_key}, task)
     parts = []
-    with reservations.showing_progress(bar=progress and reservations.can_draw_bars()), \
-            reservations.step_progress("report", key, step="writing sections", unit="sections") as step:
+    with showing_progress(bar=progress and can_draw_bars()), \
+            step_progress("report", key, step="writing sections", unit="sections") as step:
         for done, section in enumerate(sections, start=1):
             parts.append(section())
             if progress:
@@ -250,7 +251,7 @@ def _traces_section(curation_key: dict[str, Any], masks: list[dict[str, Any]]) -
     fps = float((imaging.RecordingInfo & curation_key).fetch1("fps"))
     centers = {m["mask_id"]: (m["mask_center_y"], m["mask_center_x"]) for m in masks}
     known = [n for n, mask_id in enumerate(mask_ids) if mask_id in centers]
-    order = np.array(known)[plotting.nn_sort(np.array([centers[mask_ids[n]] for n in known]))] if known else []
+    order = np.array(known)[plotting.nn_walk_order(np.array([centers[mask_ids[n]] for n in known]))] if known else []
     shown = [int(n) for n in order][:SAMPLE_TRACES] or list(range(min(SAMPLE_TRACES, len(mask_ids))))
     traces = np.stack(dff)[shown]
     spacing = _row_spacing(traces)
@@ -413,7 +414,7 @@ def generate_videos(key: dict[str, Any], *, curation_id: int = 0, out: str | Pat
             movie (results loaded from another tool), or it has no curation ``curation_id``.
     """
     task = (imaging.ProcessingTask & key).fetch1("KEY")
-    named = reservations.key_text(task)
+    named = key_text(task)
     if not imaging.MotionCorrection & task:
         raise ValueError(f"task {named} is not motion-corrected yet; run `element-calcium worker --once` first")
     corrected_path = (imaging.MotionCorrection & task).fetch1("corrected_movie")
@@ -434,9 +435,9 @@ def generate_videos(key: dict[str, Any], *, curation_id: int = 0, out: str | Pat
     path = Path(out) if out is not None else (
         find_full_path(processed_root, (imaging.ProcessingTask & task).fetch1("processing_output_dir")) / VIDEO_FILE)
     try:
-        frames = plotting.four_panel_frames(raw, corrected, sources.footprints, calcium)
-        with reservations.showing_progress(bar=progress and reservations.can_draw_bars()), \
-                reservations.step_progress("video", task, step="writing frames", unit="frames") as step:
+        frames = plotting.four_panel_frames(raw, corrected, sources.footprints, calcium, fps=raw.fps)
+        with showing_progress(bar=progress and can_draw_bars()), \
+                step_progress("video", task, step="writing frames", unit="frames") as step:
             counted = _counted(frames, len(raw), step) if progress else frames
             return plotting.write_video(counted, path, fps=raw.fps, norm=False)
     finally:

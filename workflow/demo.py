@@ -113,20 +113,20 @@ def run_demo(*, n_frames: int = 1500, size: int = 160, n_cells: int = 30, seed: 
     print(f"demo recording: {folder}")
     result = ingest_recording(folder, subject=DEMO_SUBJECT, session_datetime=_session_time(folder))
 
-    from element_calcium import reservations
+    from element_calcium import behavior, progress
     from element_calcium.report import write_report
     from workflow.pipeline import events, imaging
 
     key = result.recording_key
     if not events.BehaviorEvent & key:
-        count = events.import_event_csv(key, folder / BEHAVIOR_FILE)
+        count = behavior.import_event_csv(key, folder / BEHAVIOR_FILE)
         print(f"imported {count} lever presses from {BEHAVIOR_FILE}")
     failed = []
-    with reservations.showing_progress(bar=reservations.can_draw_bars()):
+    with progress.showing_progress(bar=progress.can_draw_bars()):
         for table in imaging.automatic_tables():
             imaging.fill_automatic_entries()
             outcome = table.populate(key, display_progress=True, suppress_errors=True)
-            failed += [f"{table.__name__} {reservations.key_text(failed_key)}: {message}"
+            failed += [f"{table.__name__} {progress.key_text(failed_key)}: {message}"
                        for failed_key, message in outcome["error_list"]]
     report = None if failed else write_report(key, progress=True)
     return DemoResult(recording_key=key, folder=folder, n_cells=n_cells, failed=failed, report=report)
@@ -253,6 +253,8 @@ def describe(result: DemoResult) -> str:
         "and clusters",
         "  - your own recordings: `element-calcium ingest FOLDER --subject S --session-datetime T`, then "
         "`element-calcium worker --once` (README, \"Your own recordings\")",
+        "  - look and curate in the browser: `" + " ".join(f"{name}={os.environ.get(name, '')}" for name in (
+            "EC_DB_PREFIX", "EC_RAW_ROOT", "EC_PROCESSED_ROOT")) + " element-calcium app`, then http://127.0.0.1:5006",
         f"The demo keeps to its own schemas ({os.environ.get('EC_DB_PREFIX', '')}*) and folder "
         f"({result.folder.parents[2]}); run it again at any time.",
     ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from element_calcium import readers
 from element_calcium.paths import relative_to_root
+from element_calcium.stages.recording_info import check_recording
 
 DEFAULT_EQUIPMENT = {
     "Miniscope-DAQ-V3": "Miniscope-V3",
@@ -95,7 +96,7 @@ def ingest_recording(
 
     software = software or readers.detect_software(folder)
     recording = readers.read_recording(folder, software=software, fps=fps)  # a bad folder fails here
-    imaging.check_recording(recording.metadata, folder=folder)
+    check_recording(recording.metadata, folder=folder)
     _check_links(folder, roots)
     for path in recording.metadata.files:
         imaging.check_attribute(imaging.RecordingInfo.File, "file_path", relative_to_root(roots, path),

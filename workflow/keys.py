@@ -16,14 +16,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from element_calcium.reservations import key_text
+from element_calcium.progress import key_text
 
 _PART = re.compile(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)")  # a comma that starts the next attribute=value
 
 
 def format_key(key: Mapping[str, Any]) -> str:
     """``key`` as ``attribute=value,...``: dates and times in ISO-8601 (``2024-03-01T10:30:00``), numbers as
-    written; the text `parse_key` reads back (`element_calcium.reservations.key_text`, which the logs use)."""
+    written; the text `parse_key` reads back (`element_calcium.progress.key_text`, which the logs use)."""
     return key_text(dict(key))
 
 

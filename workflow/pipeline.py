@@ -1,7 +1,7 @@
-"""The assembled pipeline: lab/subject/session plus imaging, events and clusters, under one schema prefix.
+"""The assembled pipeline: lab/subject/session plus imaging, events, clusters and registration, one prefix.
 
 Importing this module connects to the database and activates the schemas named ``<prefix>session``,
-``<prefix>imaging``, ``<prefix>events`` and ``<prefix>clusters`` (prefix from
+``<prefix>imaging``, ``<prefix>events``, ``<prefix>clusters`` and ``<prefix>registration`` (prefix from
 ``workflow.paths.get_db_prefix``), creating them, in utf8mb4, on first use; it writes no file. A server
 that refuses the connection raises ConnectionError saying what to set::
 
@@ -14,7 +14,7 @@ This module is also the imaging schema's linking module: it provides ``Session``
 
 import sys
 
-from element_calcium import clusters, events, imaging
+from element_calcium import clusters, events, imaging, registration
 from workflow import session
 from workflow.database import connect
 from workflow.paths import get_db_prefix, get_processed_root_dir, get_raw_root_dirs, get_run_settings
@@ -32,6 +32,7 @@ __all__ = [
     "get_raw_root_dirs",
     "get_run_settings",
     "imaging",
+    "registration",
     "session",
 ]
 
@@ -42,3 +43,4 @@ session.schema.activate(db_prefix + "session")
 imaging.activate(db_prefix + "imaging", linking_module=sys.modules[__name__])
 events.activate(db_prefix + "events")
 clusters.activate(db_prefix + "clusters")
+registration.activate(db_prefix + "registration")

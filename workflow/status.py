@@ -7,12 +7,14 @@ from typing import Any
 
 import datajoint as dj
 
-from element_calcium import imaging, reservations
+from element_calcium import imaging
+from workflow import session
+from element_calcium.progress import duration_text, key_text, progress_text, running_keys
 
 
 def pipeline_tables() -> list[type[dj.Table]]:
     """Master tables of the session schema and of the activated element_calcium schemas."""
-    return imaging.master_tables(("workflow.session", *imaging.STAGE_MODULES))
+    return imaging.master_tables([session, *imaging.activated_schemas()])
 
 
 def table_counts() -> list[dict[str, Any]]:
@@ -39,23 +41,23 @@ def _count_among(query, keys: list[dict[str, Any]]) -> int:
 
 
 def running() -> list[dict[str, Any]]:
-    """The keys being computed now, with host, process, last heartbeat and progress (`reservations.running_keys`)."""
-    return reservations.running_keys(imaging.automatic_tables())
+    """The keys being computed now, with host, process, last heartbeat and progress (`running_keys`)."""
+    return running_keys(imaging.automatic_tables())
 
 
 def describe_running(entry: dict[str, Any]) -> str:
     """One line of a `running` entry: ``Segmentation subject=...: fitting patches 3/4 patches (75%), 0.02
     patches/s, 50 s left (worker host, process 1234)``."""
-    text = f"{entry['table']} {reservations.key_text(entry['key'])}: "
+    text = f"{entry['table']} {key_text(entry['key'])}: "
     progress = entry["progress"]
     if progress is None:
         text += "started; its step has reported no progress yet"
     else:
-        text += reservations.progress_text(progress["step"], progress["done"], progress["total"], progress["unit"])
+        text += progress_text(progress["step"], progress["done"], progress["total"], progress["unit"])
         if progress["rate"]:
             text += f", {progress['rate']:.3g} {progress['unit']}/s"
         if progress["seconds_left"] is not None and progress["done"] < progress["total"]:
-            text += f", {reservations.duration_text(progress['seconds_left'])} left"
+            text += f", {duration_text(progress['seconds_left'])} left"
     return text + f" (worker {entry['host']}, process {entry['pid']})"
 
 
@@ -70,7 +72,7 @@ def job_errors(table_name: str | None = None) -> list[dict[str, Any]]:
                 {
                     "table": table.__name__,
                     "key": {name: job[name] for name in table.jobs.primary_key},
-                    "key_text": reservations.key_text({name: job[name] for name in table.jobs.primary_key}),
+                    "key_text": key_text({name: job[name] for name in table.jobs.primary_key}),
                     "error_message": job["error_message"],
                     "host": job["host"],
                     "completed_time": job["completed_time"],

@@ -15,7 +15,7 @@ SIGTERM or SIGINT stops the worker; a key it was computing goes back to pending.
 removes the temporary files that killed writers left under the processed root
 (`element_calcium.cleanup.remove_stale_temporaries`; `element-calcium cleanup` handles the rest).
 
-Each long step logs how far it is every ``reservations.PROGRESS_LOG_S`` seconds (frames registered,
+Each long step logs how far it is every ``progress.PROGRESS_LOG_S`` seconds (frames registered,
 patches fitted ... with the rate and the time left), and ``element-calcium status`` shows it. With
 ``once`` the exit code says whether every key of the cycle succeeded (0) or any failed (1), so a
 cron job sees failures; the failed keys are logged, each with its error.
@@ -31,11 +31,11 @@ import time
 from typing import Any
 
 from element_calcium import cleanup, imaging
+from element_calcium.progress import key_text
 from element_calcium.reservations import (
     DEFAULT_ORPHAN_TIMEOUT_S,
     HEARTBEAT_S,
     is_outage,
-    key_text,
     return_orphaned_jobs,
     wait_for_database,
 )

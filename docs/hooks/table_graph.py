@@ -15,11 +15,12 @@ from pathlib import Path
 from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = {  # schema drawn -> module file
-    "session": ROOT / "workflow" / "session.py",
-    "imaging": ROOT / "element_calcium" / "imaging.py",
-    "events": ROOT / "element_calcium" / "events.py",
-    "clusters": ROOT / "element_calcium" / "clusters.py",
+SOURCES = {  # schema drawn -> the module files that declare its tables
+    "session": [ROOT / "workflow" / "session.py"],
+    "imaging": [ROOT / "element_calcium" / name for name in ("imaging_recordings.py", "imaging_processing.py",
+                                                            "imaging.py")],
+    "events": [ROOT / "element_calcium" / "events.py"],
+    "clusters": [ROOT / "element_calcium" / "clusters.py"],
 }
 LEFT_OUT = {"Subject", "Equipment", "AnatomicalLocation", "RecordingLocation", "AcquisitionSoftware", "Channel",
             "ProcessingMethod", "MaskType", "EventDetector"}
@@ -54,7 +55,7 @@ def _parent(reference: str) -> str:
 def read_graph() -> tuple[dict[str, tuple[str, str]], list[tuple[str, str, bool]]]:
     """Tables ``{name: (schema, tier)}`` and edges ``(parent, child, through a part or read without key)``."""
     tables, edges = {}, []
-    for schema, path in SOURCES.items():
+    for schema, path in ((schema, path) for schema, files in SOURCES.items() for path in files):
         for node in ast.parse(path.read_text()).body:
             if not isinstance(node, ast.ClassDef) or _tier(node) is None:
                 continue

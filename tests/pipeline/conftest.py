@@ -18,6 +18,7 @@ def pipeline():
     from workflow import pipeline as activated
 
     yield activated
+    activated.registration.schema.drop(prompt=False)
     activated.clusters.schema.drop(prompt=False)
     activated.events.schema.drop(prompt=False)
     activated.imaging.schema.drop(prompt=False)

@@ -11,12 +11,13 @@ import pytest
 import tifffile
 from helpers import SESSION_TIME, insert_recording, small_movie, table_sizes
 
+from element_calcium import behavior
 from element_calcium.simulate import write_miniscope_v4, write_tiff
 from workflow.ingest import ingest_recording
 
 
 def cli(*args, env=None, wrap=()):
-    return subprocess.run([*wrap, sys.executable, "-m", "element_calcium.cli", *args], capture_output=True,
+    return subprocess.run([*wrap, sys.executable, "-m", "workflow.cli", *args], capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, timeout=300)
 
 
@@ -158,7 +159,7 @@ def test_event_type_longer_than_its_column_is_refused(pipeline, new_folder, subj
     csv = tmp_path / "events.csv"
     csv.write_text(f"time,event_type\n0.5,lever\n1.0,{'reward_' * 6}\n")
     with pytest.raises(ValueError, match=r"event type 'reward_reward_.*'\.\.\. is 42 characters long; at most 32"):
-        events.import_event_csv(key, csv)
+        behavior.import_event_csv(key, csv)
     assert not events.BehaviorEvent & key
 
 
@@ -185,7 +186,7 @@ def test_schemas_are_created_in_utf8mb4_whatever_the_server_default(pipeline):
 
 def test_non_latin_subject_on_latin1_schemas_is_one_line(pipeline, new_folder):
     prefix = os.environ["EC_DB_PREFIX"] + "latin1_"
-    names = [prefix + schema for schema in ("session", "imaging", "events", "clusters")]
+    names = [prefix + schema for schema in ("session", "imaging", "events", "clusters", "registration")]
     connection = pipeline.imaging.schema.connection
     for name in names:
         connection.query(f"CREATE DATABASE `{name}` CHARACTER SET latin1")

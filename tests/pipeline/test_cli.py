@@ -11,7 +11,7 @@ from element_calcium.simulate import write_miniscope_v4, write_tiff
 
 def cli(*args, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "element_calcium.cli", *args],
+        [sys.executable, "-m", "workflow.cli", *args],
         capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300,
     )
 

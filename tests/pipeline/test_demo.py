@@ -15,7 +15,7 @@ DEMO = ("demo", "--frames", "300", "--size", "64", "--cells", "6")
 
 
 def demo() -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "element_calcium.cli", *DEMO], cwd=ROOT, env=dict(os.environ),
+    return subprocess.run([sys.executable, "-m", "workflow.cli", *DEMO], cwd=ROOT, env=dict(os.environ),
                           capture_output=True, text=True, timeout=600)
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from helpers import SESSION_TIME, small_movie
 
-from element_calcium import paths
-from element_calcium.motion_stage import run_motion_stage
+from element_calcium import behavior, paths
+from element_calcium.stages import motion as motion_stage
 from element_calcium.simulate import write_miniscope_v4
 from workflow.ingest import ingest_recording
 
@@ -110,7 +110,7 @@ def _aged(path, age_s=2 * DAY):
 
 
 def _cleanup(*args):
-    done = subprocess.run([sys.executable, "-m", "element_calcium.cli", "cleanup", *args], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "workflow.cli", "cleanup", *args], capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return {line.split("\t")[2] for line in done.stdout.splitlines() if line.count("\t") == 2}, done.stdout
@@ -126,7 +126,7 @@ def test_cleanup_removes_unreferenced_old_files_and_keeps_named_and_young_ones(p
     imaging.Fluorescence.populate(key, display_progress=False)
     activity = {**key, "curation_id": 0, "extraction_method": "dff"}
     imaging.Activity.populate(activity, display_progress=False)
-    events.insert_events(key, pd.DataFrame({"time": [4.0, 6.0], "event_type": "lever"}))
+    behavior.insert_events(key, pd.DataFrame({"time": [4.0, 6.0], "event_type": "lever"}))
     assert events.PeriEventWindow.populate(activity, display_progress=False)["success_count"] == 1
     window_key = (events.PeriEventWindow & activity).fetch1("KEY")
     row = (events.PeriEventWindow & window_key).fetch1()
@@ -144,8 +144,8 @@ def test_cleanup_removes_unreferenced_old_files_and_keeps_named_and_young_ones(p
     movie = _aged(root / (imaging.MotionCorrection & key).fetch1("corrected_movie"))
     results = _aged(root / (imaging.Segmentation & key).fetch1("results_file"))
     [inputs] = imaging.MotionCorrection().make_fetch(key)
-    repeated = _aged(root / run_motion_stage(inputs).master["corrected_movie"])  # a computation that lost the insert
-    young = root / run_motion_stage(inputs).master["corrected_movie"]
+    repeated = _aged(root / motion_stage.run(inputs).master["corrected_movie"])  # a computation that lost the insert
+    young = root / motion_stage.run(inputs).master["corrected_movie"]
 
     listed, output = _cleanup("--grace-hours", "24")
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from helpers import SESSION_TIME, write_suite2p_plane
 
+from element_calcium import behavior, transient_curation
 from element_calcium.simulate import simulate, simulate_traces, write_tiff, write_voltage_recording
 from workflow.ingest import ingest_recording
 
@@ -65,8 +66,8 @@ def test_transients_and_peri_event_windows_from_behaviour_files(pipeline, record
                                      {"Input 0": np.zeros_like(voltage), "Input 1": voltage}, rate=1000.0)
 
     assert _populate(imaging) == {}
-    assert events.import_event_csv(recording_key, csv) == len(LEVER_TIMES)
-    assert events.import_voltage_events(recording_key, bruker, channel="Input 1", event_type="reward",
+    assert behavior.import_event_csv(recording_key, csv) == len(LEVER_TIMES)
+    assert behavior.import_voltage_events(recording_key, bruker, channel="Input 1", event_type="reward",
                                         threshold=2.5) == len(REWARD_TIMES)
     stored = (events.BehaviorEvent & recording_key & {"event_type": "reward"}).to_arrays("event_time",
                                                                                         order_by="event_id")
@@ -131,8 +132,8 @@ def test_transient_curation_leaves_the_automatic_result_alone(pipeline, recordin
         covered[row["start_frame"] : row["end_frame"] + 1] = True
     quiet_frames = np.flatnonzero(~covered[200:-200]) + 200
 
-    first = events.curate_transients(transients_key, UNRELATED, reject=[0], note="noise")
-    second = events.curate_transients(transients_key, UNRELATED, mark=[int(quiet_frames[len(quiet_frames) // 2])],
+    first = transient_curation.curate_transients(transients_key, UNRELATED, reject=[0], note="noise")
+    second = transient_curation.curate_transients(transients_key, UNRELATED, mark=[int(quiet_frames[len(quiet_frames) // 2])],
                                       mode="all", curator="me")
     assert (first["transient_curation_id"], second["transient_curation_id"]) == (0, 1)
     edit = (events.TransientCuration.Cell & second).fetch1()
@@ -151,13 +152,13 @@ def test_transient_curation_leaves_the_automatic_result_alone(pipeline, recordin
     assert (events.Transients.Transient & transients_key).to_dicts(order_by=("mask_id", "transient_id")) == automatic
 
     with pytest.raises(ValueError, match=r"transient id\(s\) \[999\]"):
-        events.curate_transients(transients_key, UNRELATED, reject=[999])
+        transient_curation.curate_transients(transients_key, UNRELATED, reject=[999])
     with pytest.raises(ValueError, match="mask_id 77"):
-        events.curate_transients(transients_key, 77, reject=[0])
+        transient_curation.curate_transients(transients_key, 77, reject=[0])
     with pytest.raises(ValueError, match="marked frames must lie in"):
-        events.curate_transients(transients_key, UNRELATED, mark=[N_FRAMES])
+        transient_curation.curate_transients(transients_key, UNRELATED, mark=[N_FRAMES])
     with pytest.raises(ValueError, match="mode must be one of"):
-        events.curate_transients(transients_key, UNRELATED, mode="replace")
+        transient_curation.curate_transients(transients_key, UNRELATED, mode="replace")
     assert len(events.TransientCuration & transients_key) == 2
 
 
@@ -168,20 +169,20 @@ def test_bad_behaviour_input_inserts_nothing(pipeline, recording, tmp_path):
     late = tmp_path / "late.csv"
     late.write_text("time,event_type\n3.0,lever\n500.0,lever\n")
     with pytest.raises(ValueError, match=r"1 event time\(s\) outside the recording"):
-        events.import_event_csv(recording_key, late)
+        behavior.import_event_csv(recording_key, late)
     missing = tmp_path / "missing.csv"
     missing.write_text("t,kind\n3.0,lever\n")
     with pytest.raises(ValueError, match=r"missing column\(s\)"):
-        events.import_event_csv(recording_key, missing)
+        behavior.import_event_csv(recording_key, missing)
     good = tmp_path / "good.csv"
     good.write_text("time,event_type\n3.0,lever\n4.0,lever\n")
-    assert events.import_event_csv(recording_key, good) == 2
+    assert behavior.import_event_csv(recording_key, good) == 2
     with pytest.raises(ValueError, match=r"lever events at \[3.0, 4.0\] s are already stored"):
-        events.import_event_csv(recording_key, good)
+        behavior.import_event_csv(recording_key, good)
     bruker = write_voltage_recording(tmp_path / "rec_VoltageRecording_001.csv", {"Input 0": np.zeros(100)},
                                      rate=1000.0)
     with pytest.raises(ValueError, match=r"no input 'Lick'; inputs: \['Input 0'\]"):
-        events.import_voltage_events(recording_key, bruker, channel="Lick", event_type="lick", threshold=1.0)
+        behavior.import_voltage_events(recording_key, bruker, channel="Lick", event_type="lick", threshold=1.0)
     assert len(events.BehaviorEvent & recording_key) == 2
 
     events.EventParamSet.insert_new_params("peri_event", 30, "too long a window", {"pre_s": 100.0, "post_s": 100.0})

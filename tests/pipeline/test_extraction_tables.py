@@ -5,7 +5,7 @@ from extraction_scoring import score
 from helpers import SESSION_TIME
 from scipy import ndimage
 
-from element_calcium.extraction_stage import masks_to_footprints
+from element_calcium.stages.segmentation import masks_to_footprints
 from element_calcium.simulate import simulate, write_miniscope_v4, write_tiff
 from workflow.ingest import ingest_recording
 

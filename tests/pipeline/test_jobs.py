@@ -21,7 +21,7 @@ from workflow.worker import return_orphaned_jobs
 
 def _worker(*args, **popen):
     return subprocess.Popen(
-        [sys.executable, "-m", "element_calcium.cli", "worker", *args],
+        [sys.executable, "-m", "workflow.cli", "worker", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen,
     )
 

@@ -16,7 +16,7 @@ import pytest
 import scipy.sparse
 from helpers import SESSION_TIME
 
-from element_calcium.extraction_stage import masks_to_footprints
+from element_calcium.stages.segmentation import masks_to_footprints
 from element_calcium.simulate import write_miniscope_v3, write_tiff
 from workflow.ingest import ingest_recording
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from helpers import SESSION_TIME, small_movie
 
-from element_calcium import storage
-from element_calcium.motion_stage import run_motion_stage
+from element_calcium import results_file
+from element_calcium.stages import motion as motion_stage
 from element_calcium.simulate import write_miniscope_v4
 from workflow.ingest import ingest_recording
 
@@ -63,7 +63,7 @@ def test_lookalike_recordings_each_get_their_own_movie(pipeline, new_folder, loo
     assert movies[0].rsplit("/", 1)[0] != movies[1].rsplit("/", 1)[0]
     for key, movie in zip(keys, movies):
         owner = imaging.results_owner(imaging.MotionCorrection, key)
-        assert storage.read_owner(pipeline.get_processed_root_dir() / movie)[1] == owner
+        assert results_file.read_owner(pipeline.get_processed_root_dir() / movie)[1] == owner
     means = [(imaging.MotionCorrection.Summary & key).fetch1("average_image") for key in keys]
     assert not np.allclose(means[0], means[1])
 
@@ -139,12 +139,12 @@ def test_a_second_computation_never_replaces_the_file_a_row_names(pipeline, new_
     before = stored.stat()
     [inputs] = imaging.MotionCorrection().make_fetch(key)
 
-    rows = run_motion_stage(inputs)  # as a second worker would, e.g. after the database restarted
+    rows = motion_stage.run(inputs)  # as a second worker would, e.g. after the database restarted
 
     again = pipeline.get_processed_root_dir() / rows.master["corrected_movie"]
     assert again != stored and again.parent == stored.parent
     assert (stored.stat().st_ino, stored.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
-    assert storage.read_owner(again) == storage.read_owner(stored)
+    assert results_file.read_owner(again) == results_file.read_owner(stored)
     with pytest.raises(Exception, match="Duplicate"):  # the insert decides: the committed row stays
         imaging.MotionCorrection.insert1({**key, **rows.master}, allow_direct_insert=True)
     assert pipeline.get_processed_root_dir() / (imaging.MotionCorrection & key).fetch1("corrected_movie") == stored

@@ -10,7 +10,8 @@ import pytest
 from matplotlib.colors import to_hex
 from scipy.cluster import hierarchy
 
-from element_calcium import cli, plotting, report
+from element_calcium import behavior, plotting, report
+from workflow import cli
 from element_calcium.readers import read_recording
 from element_calcium.report import generate_videos
 from element_calcium.simulate import simulate, write_miniscope_v4
@@ -38,7 +39,7 @@ def test_report_and_movie_of_a_populated_recording(pipeline, new_folder, subject
         imaging.populate_all(display_progress=False)
         lever = tmp_path / "lever.csv"
         lever.write_text("time,event_type\n" + "".join(f"{t:.2f},lever\n" for t in np.arange(2.0, 18.0, 1.7)))
-        events.import_event_csv(result.recording_key, lever)
+        behavior.import_event_csv(result.recording_key, lever)
         outcome = imaging.populate_all(display_progress=False, reserve_jobs=True, suppress_errors=True)
         assert not [errors for errors in (o["error_list"] for o in outcome.values()) if errors]
 
@@ -71,7 +72,7 @@ def test_report_and_movie_of_a_populated_recording(pipeline, new_folder, subject
         reader = imageio.get_reader(video, format="ffmpeg")
         frames = [frame for frame in reader]
         reader.close()
-        assert len(frames) == 400 and frames[0].shape[:2] == (96, 4 * 96)
+        assert len(frames) == 400 and frames[0].shape[:2] == (2 * 3 * 96, 2 * 3 * 96)  # 2 x 2 panels, each 3x
         assert cli.main(["video", "--task", reservations_text(result.task_key), "--curation", "3"]) == 2
         error = capsys.readouterr().err
         assert "--curation 3: task" in error and "has curation(s) 0; give one of them" in error
@@ -82,7 +83,7 @@ def test_report_and_movie_of_a_populated_recording(pipeline, new_folder, subject
 
 
 def reservations_text(key) -> str:
-    from element_calcium.reservations import key_text
+    from element_calcium.progress import key_text
 
     return key_text(key)
 

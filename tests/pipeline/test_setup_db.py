@@ -46,7 +46,7 @@ def users(server) -> list[tuple]:
 
 
 def setup_db(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "element_calcium.cli", "setup-db"], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "workflow.cli", "setup-db"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

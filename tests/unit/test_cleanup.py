@@ -8,6 +8,7 @@ import time
 import h5py
 
 from element_calcium import cleanup, paths, storage
+from element_calcium.results_file import OWNER, owner_text
 
 DAY = 24 * 3600.0
 OURS = "lab_imaging"
@@ -19,8 +20,8 @@ def results_file(path, *, schema=OURS, age_s=2 * DAY, owner=True):
     with h5py.File(path, "w") as h5:
         h5.attrs["format"] = storage.FORMAT
         if owner:
-            h5.attrs[storage.OWNER] = storage.owner_text(schema=schema, table="MotionCorrection",
-                                                         key={"subject": path.parent.name, "recording_id": 0})
+            h5.attrs[OWNER] = owner_text(schema=schema, table="MotionCorrection",
+                                         key={"subject": path.parent.name, "recording_id": 0})
     return aged(path, age_s)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from element_calcium import storage
+from element_calcium import results_file
 from element_calcium.extraction_file import ExtractedSources, read_sources, write_sources
 
 H, W, N, T = 12, 9, 4, 30
@@ -103,15 +103,17 @@ def test_a_second_write_gets_a_fresh_name_and_the_first_file_stays(tmp_path):
 
 
 def test_results_of_another_key_are_refused(tmp_path):
-    mine = storage.owner_text(schema="lab_imaging", table="Segmentation", key={"subject": "m 1", "recording_id": 0})
-    other = storage.owner_text(schema="lab_imaging", table="Segmentation", key={"subject": "m-1", "recording_id": 0})
+    mine = results_file.owner_text(schema="lab_imaging", table="Segmentation",
+                                   key={"subject": "m 1", "recording_id": 0})
+    other = results_file.owner_text(schema="lab_imaging", table="Segmentation",
+                                    key={"subject": "m-1", "recording_id": 0})
     path = write_sources(tmp_path / "segmentation.h5", make_sources(), owner=mine)
     assert read_sources(path, owner=mine).mask_ids.tolist() == [3, 0, 7, 5]
     with pytest.raises(ValueError, match='segmentation.h5: these are the results of Segmentation .*"m 1".*, not of '
                                          'Segmentation .*"m-1"'):
         read_sources(path, owner=other)
     with pytest.raises(ValueError, match="two keys share this folder"):
-        storage.refuse_foreign_results(tmp_path / "segmentation.h5", other)
+        results_file.refuse_foreign_results(tmp_path / "segmentation.h5", other)
 
 
 class _DiskFullAfter:
@@ -132,14 +134,14 @@ class _DiskFullAfter:
 
 def test_full_disk_raises_naming_the_file_and_leaves_nothing(tmp_path, monkeypatch):
     old = write_sources(tmp_path / "segmentation.h5", make_sources())
-    guarded = storage._GuardedFile
+    guarded = results_file._GuardedFile
 
     class FillingUp(guarded):
         def __init__(self, path):
             super().__init__(path)
             self._file = _DiskFullAfter(self._file, budget=4000)
 
-    monkeypatch.setattr(storage, "_GuardedFile", FillingUp)
+    monkeypatch.setattr(results_file, "_GuardedFile", FillingUp)
     with pytest.raises(OSError, match=r"segmentation.h5: writing failed \(No space left on device\); nothing"):
         write_sources(tmp_path / "segmentation.h5", make_sources())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["segmentation.h5"]

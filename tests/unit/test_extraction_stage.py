@@ -9,14 +9,10 @@ from scipy import sparse
 from element_calcium import extraction_file
 from element_calcium.compute.params import default_params
 from element_calcium.extraction_file import ExtractedSources
-from element_calcium.extraction_stage import (
-    SegmentationInputs,
-    activity_traces,
-    border_pix,
-    classify_masks,
-    load_segmentation,
-    masks_to_footprints,
-)
+from element_calcium import stages
+from element_calcium.stages.activity import activity_traces
+from element_calcium.stages.classification import classify_masks
+from element_calcium.stages.segmentation import SegmentationInputs, border_pix, masks_to_footprints
 from element_calcium.simulate import write_tiff
 
 H, W = 30, 40
@@ -127,12 +123,12 @@ def test_loaded_traces_without_baseline_take_background_and_noise_from_the_movie
     write_tiff(tmp_path / "movie", frames, fps=20.0)
     recording = {"recording_folder": tmp_path / "movie", "software": "TIFF", "frame_rate": 20.0,
                  "motion_shifts": np.tile([2.0, -3.0], (1200, 1)).astype(np.float32)}
-    rows = load_segmentation(load_inputs(tmp_path / "out", n_frames=1200, **recording))
+    rows = stages.run("Segmentation", load_inputs(tmp_path / "out", n_frames=1200, **recording))
     sources = extraction_file.read_sources(tmp_path / "out" / "segmentation.h5")
     np.testing.assert_allclose(np.median(sources.background, axis=1), 40.0, atol=0.5)  # per frame, in C units
     noise = 1.0 / 7.0  # per-pixel noise 1 (and rounding) averaged over 49 equal pixels
     snr = (calcium.max(axis=1) - np.median(calcium, axis=1)) / noise
-    np.testing.assert_allclose([mask["snr"] for mask in rows.masks], snr, rtol=0.15)
+    np.testing.assert_allclose([mask["snr"] for mask in rows.parts["Mask"]], snr, rtol=0.15)
     dff = activity_traces("dff", sources, params=default_params("1p"))
     np.testing.assert_allclose(dff.max(axis=1), (calcium.max(axis=1) - np.percentile(calcium, 8, axis=1)) / 40.0,
                                rtol=0.1)
@@ -143,10 +139,10 @@ def test_loaded_results_must_fit_the_recording(tmp_path):
     write_caiman_results(tmp_path, calcium, images)
     with pytest.raises(ValueError, match="cnmf.hdf5: the results have 1200 frames but the recording has 200; load "
                                          "the results of this recording"):
-        load_segmentation(load_inputs(tmp_path, n_frames=200))
+        stages.run("Segmentation", load_inputs(tmp_path, n_frames=200))
     with pytest.raises(ValueError, match=f"cnmf.hdf5: the footprints are {H}x{W} pixels but the recording's frames "
                                          f"are {W}x{H}"):
-        load_segmentation(load_inputs(tmp_path, n_frames=1200, frame_shape=(W, H)))
+        stages.run("Segmentation", load_inputs(tmp_path, n_frames=1200, frame_shape=(W, H)))
     assert not (tmp_path / "segmentation.h5").exists()
 
 

@@ -17,7 +17,10 @@ import pytest
 
 from element_calcium import extraction_file
 from element_calcium.compute.params import default_params
-from element_calcium.extraction_stage import SegmentationInputs, activity_traces, classify_masks, load_segmentation
+from element_calcium import stages
+from element_calcium.stages.activity import activity_traces
+from element_calcium.stages.classification import classify_masks
+from element_calcium.stages.segmentation import SegmentationInputs
 from element_calcium.loaders.caiman import load_caiman_extraction
 from element_calcium.loaders.minian import load_minian_extraction, load_minian_motion
 from element_calcium.loaders.suite2p import load_suite2p_extraction
@@ -69,14 +72,14 @@ def test_suite2p_real_plane_through_load_mode(realdata, tmp_path):
     output = tmp_path / "output"
     (output / "suite2p").mkdir(parents=True)
     os.symlink(plane, output / "suite2p" / "plane0")
-    rows = load_segmentation(inputs(output, "suite2p", frame_shape=(176, 156), n_frames=864, fps=1.0, modality="2p"))
+    rows = stages.run("Segmentation", inputs(output, "suite2p", frame_shape=(176, 156), n_frames=864, fps=1.0, modality="2p"))
     sources = extraction_file.read_sources(output / "segmentation.h5")
     f, fneu = np.load(plane / "F.npy"), np.load(plane / "Fneu.npy")
     np.testing.assert_allclose(sources.fluorescence, f - 0.7 * fneu, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(sources.background, 0.7 * fneu, rtol=1e-5)
     assert rows.master["mask_count"] == 23
-    assert sum(mask["accepted"] for mask in rows.masks) == 21
-    assert all(mask["snr"] > 0 for mask in rows.masks)
+    assert sum(mask["accepted"] for mask in rows.parts["Mask"]) == 21
+    assert all(mask["snr"] > 0 for mask in rows.parts["Mask"])
 
 
 # ---- minian -------------------------------------------------------------------------------------
@@ -179,10 +182,10 @@ def test_caiman_real_results_must_fit_the_recording(realdata, demo, tmp_path):
     write_cnmf_save(tmp_path / "cnmf.hdf5", demo)
     message = "cnmf.hdf5: the results have 2000 frames but the recording has 100; load the results of this recording"
     with pytest.raises(ValueError, match=message):
-        load_segmentation(inputs(tmp_path, "caiman", frame_shape=CAIMAN_SHAPE, n_frames=100))
+        stages.run("Segmentation", inputs(tmp_path, "caiman", frame_shape=CAIMAN_SHAPE, n_frames=100))
     with pytest.raises(ValueError, match="cnmf.hdf5: the footprints are 60x80 pixels but the recording's frames are "
                                          "80x60"):
-        load_segmentation(inputs(tmp_path, "caiman", frame_shape=(80, 60), n_frames=2000))
+        stages.run("Segmentation", inputs(tmp_path, "caiman", frame_shape=(80, 60), n_frames=2000))
     assert not (tmp_path / "segmentation.h5").exists()
 
 
@@ -216,13 +219,13 @@ def test_caiman_real_results_without_residual_take_background_and_noise_from_the
     params = inputs(tmp_path / "out", "caiman", frame_shape=CAIMAN_SHAPE, n_frames=2000,
                     recording_folder=tmp_path / "movie", software="TIFF", frame_rate=10.0,
                     motion_shifts=np.zeros((2000, 2), np.float32))
-    rows = load_segmentation(params)
+    rows = stages.run("Segmentation", params)
     sources = extraction_file.read_sources(tmp_path / "out" / "segmentation.h5")
     peak_dff, snr = expected_peaks(demo)
 
-    snrs = np.array([mask["snr"] for mask in rows.masks])
+    snrs = np.array([mask["snr"] for mask in rows.parts["Mask"]])
     np.testing.assert_allclose(snrs, snr, rtol=0.2)
-    method, calls = classify_masks(rows.masks, params=params.params, frame_shape=CAIMAN_SHAPE)
+    method, calls = classify_masks(rows.parts["Mask"], params=params.params, frame_shape=CAIMAN_SHAPE)
     assert method == "quality" and sum(call["mask_type"] != "artefact" for call in calls) >= 14
 
     dff = activity_traces("dff", sources, params=params.params)
@@ -235,9 +238,9 @@ def test_caiman_real_results_without_a_movie_use_the_tool_background(realdata, d
     model = {"b": np.full((CAIMAN_SHAPE[0] * CAIMAN_SHAPE[1], 1), BACKGROUND), "f": np.ones((1, 2000))}
     write_cnmf_save(tmp_path / "cnmf.hdf5", demo, residual=np.zeros(0), background=model)
     params = inputs(tmp_path, "caiman", frame_shape=CAIMAN_SHAPE, n_frames=2000)
-    rows = load_segmentation(params)
-    assert all(mask["snr"] is None for mask in rows.masks)
-    _, calls = classify_masks(rows.masks, params=params.params, frame_shape=CAIMAN_SHAPE)
+    rows = stages.run("Segmentation", params)
+    assert all(mask["snr"] is None for mask in rows.parts["Mask"])
+    _, calls = classify_masks(rows.parts["Mask"], params=params.params, frame_shape=CAIMAN_SHAPE)
     assert sum(call["mask_type"] != "artefact" for call in calls) >= 14
     sources = extraction_file.read_sources(tmp_path / "segmentation.h5")
     dff = activity_traces("dff", sources, params=params.params)

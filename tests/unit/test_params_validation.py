@@ -34,14 +34,14 @@ def test_processing_parameter_that_is_not_a_number_is_refused_by_name(path, bad)
     name = path.rpartition(".")[2]
     with pytest.raises(ValueError, match=rf"^params {'' if '.' not in path else path.split('.')[0] + '.'}{name} "
                                          r"must be .*, got "):
-        paramsets.prepare("element_calcium", {"modality": "1p", **_nested(path, bad)})
+        paramsets.prepare({"processing_method": "element_calcium"}, {"modality": "1p", **_nested(path, bad)})
 
 
 @pytest.mark.parametrize("bad", [True, "3", float("nan"), float("-inf")], ids=repr)
 @pytest.mark.parametrize(("step", "name"), STEP_FIELDS)
 def test_step_parameter_that_is_not_a_number_is_refused_by_name(step, name, bad):
     with pytest.raises(ValueError, match=rf"^params \w+\.{name}\b.* must be "):
-        paramsets.prepare_step(step, {name: bad})
+        paramsets.prepare({"step": step}, {name: bad})
 
 
 @pytest.mark.parametrize(("given", "message"), [

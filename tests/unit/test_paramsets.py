@@ -38,10 +38,10 @@ def test_validate_fills_defaults_and_rejects_unknown_keys():
 
 
 def test_prepare_hashes_method_and_complete_params():
-    complete, param_hash = paramsets.prepare("element_calcium", {"modality": "1p"})
+    complete, param_hash = paramsets.prepare({"processing_method": "element_calcium"}, {"modality": "1p"})
     assert complete == params.default_params("1p")
     assert param_hash == paramsets.dict_to_uuid({"processing_method": "element_calcium", "params": complete})
-    assert paramsets.prepare("suite2p", {"modality": "1p"})[1] != param_hash
+    assert paramsets.prepare({"processing_method": "suite2p"}, {"modality": "1p"})[1] != param_hash
 
 
 def test_motion_section_partial_override_and_range_checks():

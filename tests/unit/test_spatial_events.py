@@ -15,7 +15,7 @@ from scipy import ndimage
 from element_calcium.compute.events import _spatial, _spatial_props, detect_spatial_events
 from element_calcium.compute.params import SpatialEventParams
 from element_calcium.simulate import EXTENT_FRACTION, simulate_astro
-from element_calcium.spatial_events_stage import _event_rows
+from element_calcium.stages.spatial_events import event_rows
 
 DEFAULTS = SpatialEventParams()
 
@@ -163,7 +163,7 @@ def test_a_one_frame_event_has_no_gradient_and_is_stored_with_null():
     result, _ = detect(frames, SpatialEventParams(use_smoothing=False, threshold=100.0))
     assert len(result.events) == 1 and (result.events.z1 - result.events.z0).tolist() == [1]
     assert np.isnan(result.events.max_gradient[0]) and np.isfinite(result.events.noise_std[0])
-    (row,) = _event_rows(result, np.arange(60) / 10.0)
+    (row,) = event_rows(result, np.arange(60) / 10.0)
     assert row["max_gradient"] is None and row["noise_mean"] == pytest.approx(result.events.noise_mean[0])
 
 

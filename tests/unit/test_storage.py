@@ -21,11 +21,9 @@ from element_calcium.storage import (
     MovieWriter,
     movie_path,
     open_movie,
-    owner_text,
     read_movie_attrs,
-    read_owner,
-    refuse_foreign_results,
 )
+from element_calcium.results_file import owner_text, read_owner, refuse_foreign_results
 from memory_checks import chunked_sum_and_peak
 
 

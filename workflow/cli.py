@@ -15,6 +15,8 @@ examples.
                                                    raw | corrected | reconstructed | residual movie
     element-calcium cleanup [--grace-hours H] [--delete]
                                                    list (or delete) files under the processed root no row references
+    element-calcium export-nwb --recording KEY [--curation N] [--movie link|data] OUT.nwb
+                                                   a recording and its results as one NWB file
 
 KEY is a primary key as comma-separated ``attribute=value`` pairs, the form ``ingest`` prints, e.g.
 ``subject=mouse1,session_datetime=2024-03-01T10:30:00,recording_id=0`` (a task adds ``paramset_id=0``).
@@ -95,7 +97,7 @@ def _check_fps_option(folder: Path, software: str | None, fps: float | None) -> 
 
 
 def _populate(args) -> int:
-    from element_calcium.reservations import key_text
+    from element_calcium.progress import key_text
     from workflow.paths import check_writable
     from workflow.pipeline import get_processed_root_dir, imaging
 
@@ -201,6 +203,28 @@ def _cleanup(args) -> int:
     total = sum(file.size for file in files)
     verb = "removed" if args.delete else "would remove (dry run; --delete removes them)"
     print(f"{verb}: {len(files)} file(s), {total} bytes")
+    return 0
+
+
+def _export_nwb(args) -> int:
+    from element_calcium.export import export_nwb
+    from workflow.keys import parse_key
+    from workflow.pipeline import events, imaging
+
+    key = parse_key(args.recording, imaging.ProcessingTask, what="--recording")
+    print(export_nwb(imaging, events, key, args.out, curation_id=args.curation, movie=args.movie, masks=args.masks,
+                     species=args.species, age=args.age, indicator=args.indicator, overwrite=args.overwrite))
+    return 0
+
+
+def _app(args) -> int:
+    from element_calcium.app import check_address, serve
+
+    check_address(args.address, args.token)
+    from workflow import pipeline
+
+    print(f"element-calcium app on http://{args.address}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    serve(pipeline, port=args.port, address=args.address, token=args.token, show=args.show)
     return 0
 
 
@@ -347,6 +371,43 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--grace-hours", type=float, default=24.0,
                          help="keep files modified within this many hours (default 24)")
     cleanup.add_argument("--delete", action="store_true", help="remove the files listed (default: only list them)")
+
+    export = _command(commands, "export-nwb", run=_export_nwb, summary="write a recording and its results as NWB",
+                      description="Write one NWB file (pynwb): subject, session, device, imaging plane, the raw movie "
+                      "(linked to the acquisition files, or the frames themselves with --movie data), motion "
+                      "correction, summary images, the cells of one curation with their classification and groups, "
+                      "fluorescence, dF/F and deconvolved traces, transients and behaviour events. Add "
+                      "paramset_id=... to the key where the recording has several processing tasks.", examples="""
+  element-calcium export-nwb --recording subject=mouse1,session_datetime=2024-03-01T10:30:00,recording_id=0 m1.nwb
+  element-calcium export-nwb --recording subject=mouse1,recording_id=0 --curation 2 --movie data m1_c2.nwb
+  element-calcium export-nwb --recording subject=mouse1,recording_id=0 --species 'Mus musculus' --age P90D m1.nwb""")
+    export.add_argument("out", metavar="OUT.nwb", help="the NWB file to write")
+    export.add_argument("--recording", required=True, metavar="KEY",
+                        help="attr=value,... naming one recording (as `ingest` prints it), with paramset_id=... "
+                             "where it has several processing tasks")
+    export.add_argument("--curation", type=int, help="curation whose cells are written (default: the latest)")
+    export.add_argument("--movie", choices=("link", "data"), default="link",
+                        help="link to the raw files (default) or write the frames into the file (compressed)")
+    export.add_argument("--masks", choices=("pixel", "image"), default="pixel",
+                        help="cell masks as pixel lists (default) or whole images")
+    export.add_argument("--species", help="the subject's species, e.g. 'Mus musculus' (the tables hold none)")
+    export.add_argument("--age", help="the subject's age, ISO-8601, e.g. P90D (where no birth date is stored)")
+    export.add_argument("--indicator", default="unknown", help="calcium indicator, e.g. GCaMP6f")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing OUT.nwb")
+
+    app = _command(commands, "app", summary="look at and curate the recordings in a browser",
+                   description="Serve the browser app (recordings, motion, movie, cells and curation, transients, "
+                   "events and clusters) on the configured database. It listens on 127.0.0.1 unless --address "
+                   "says otherwise; any other address needs --token, which the login page asks for.", run=_app,
+                   examples="""
+  element-calcium app                                  # then open http://127.0.0.1:5006
+  element-calcium app --port 8080 --show
+  element-calcium app --address 0.0.0.0 --token 'a-long-secret' # reachable from other machines, with a login""")
+    app.add_argument("--port", type=int, default=5006, help="TCP port (default 5006)")
+    app.add_argument("--address", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    app.add_argument("--token", help="password of the login page, at least 8 characters (default: none); required "
+                     "with an --address other than 127.0.0.1")
+    app.add_argument("--show", action="store_true", help="open a browser tab (default: do not)")
     return parser
 
 

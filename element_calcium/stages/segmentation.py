@@ -1,11 +1,10 @@
-"""The source-extraction stage between the tables and the compute, storage and loader layers.
+"""The stage of Segmentation: cells (sources) from the motion-corrected movie or from another tool's results.
 
-``run_segmentation_stage`` either extracts sources from the motion-corrected movie (trigger
-mode, method ``element_calcium``: CNMF-E for one-photon, CNMF for two-photon) or reads another
-tool's results (load mode, methods in ``LOADERS``). Either way the footprints and traces go to
-one results file (`extraction_file`) under the task's output folder, and the stage returns the
-rows of Segmentation and its masks. ``classify_masks`` and ``activity_traces`` are the compute
-steps of MaskClassification and Activity. No database code here.
+``run`` extracts sources from the motion-corrected movie (trigger mode, the built-in method:
+CNMF-E for one-photon, CNMF for two-photon); ``load`` reads another tool's results (load mode, with
+the method's loader from the registry, `element_calcium.stages.METHODS`). Either way the footprints
+and traces go to one results file (`extraction_file`) under the task's output folder, and the
+stage returns the rows of Segmentation and its ``Mask`` part. No database code here.
 
 The results file records the key it belongs to (``SegmentationInputs.owner``) and the corrected
 movie read must be the task's own (``movie_owner``). The stage refuses a folder holding another
@@ -29,26 +28,14 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from . import extraction_file, paths, readers, storage
-from .compute import _backend, cnmf, deconvolution, dff, motion, quality
-from .compute.params import ProcessingParams
-from .loaders.caiman import load_caiman_extraction
-from .loaders.minian import load_minian_extraction
-from .loaders.suite2p import load_suite2p_extraction
+from element_calcium import extraction_file, paths, readers, results_file, storage
+from element_calcium.compute import cnmf, deconvolution, dff, motion, quality, resolve_device
+from element_calcium.compute.params import ProcessingParams
+from element_calcium.loaders.types import LoadedExtraction
+from element_calcium.stages.rows import Rows, RunSettings
 
-LOADERS: dict[str, Callable[[Path], Any]] = {
-    "caiman": load_caiman_extraction,
-    "suite2p": load_suite2p_extraction,
-    "minian": load_minian_extraction,
-}
-COMPUTED_METHOD = "element_calcium"
 RESULTS_FILE = "segmentation.h5"
 NEUROPIL_COEFFICIENT = 0.7  # share of the neuropil trace removed from a loaded cell's fluorescence (suite2p's default)
-ACTIVITY_METHODS = {
-    "dff": "dF/F over a running-percentile baseline",
-    "deconvolved": "deconvolved spikes (OASIS)",
-    "denoised": "denoised calcium (OASIS)",
-}
 
 
 @dataclass(frozen=True)
@@ -76,8 +63,8 @@ class SegmentationInputs:
         motion_shifts: (T, 2) float32 rigid tissue motion (dy, dx) in pixels of the task's motion
             correction, undone on the raw movie before it is read under the footprints; None
             reads the movie as it is.
-        owner: `storage.owner_text` of the Segmentation key, recorded in the results file; None: none.
-        movie_owner: `storage.owner_text` of the MotionCorrection key the corrected movie must record;
+        owner: `results_file.owner_text` of the Segmentation key, recorded in the results file; None: none.
+        movie_owner: `results_file.owner_text` of the MotionCorrection key the corrected movie must record;
             None checks nothing.
     """
 
@@ -98,14 +85,6 @@ class SegmentationInputs:
     motion_shifts: np.ndarray | None = None
     owner: str | None = None
     movie_owner: str | None = None
-
-
-@dataclass(frozen=True)
-class SegmentationRows:
-    """Secondary attributes of Segmentation and its masks (primary keys are added on insert)."""
-
-    master: dict[str, Any]
-    masks: list[dict[str, Any]]
 
 
 def _mask_rows(
@@ -142,7 +121,7 @@ def border_pix(requested: int | None, motion_border: int, frame_shape: tuple[int
 def _prepare_folder(inputs: SegmentationInputs) -> None:
     """Delete the stale temporaries of the results file; refuse a folder holding another key's results."""
     paths.remove_stale_temporaries(inputs.output_dir, names=[RESULTS_FILE])
-    storage.refuse_foreign_results(inputs.output_dir / RESULTS_FILE, inputs.owner)
+    results_file.refuse_foreign_results(inputs.output_dir / RESULTS_FILE, inputs.owner)
 
 
 def _write_results(inputs: SegmentationInputs, sources: extraction_file.ExtractedSources) -> str:
@@ -152,10 +131,14 @@ def _write_results(inputs: SegmentationInputs, sources: extraction_file.Extracte
     return f"{inputs.output_dir_relative}/{written.name}"
 
 
-def compute_segmentation(
-    inputs: SegmentationInputs, *, device: str = "auto", progress: Callable[[int, int], None] | None = None
-) -> SegmentationRows:
-    """Extract sources from the corrected movie and write the results file (trigger mode)."""
+def run(inputs: SegmentationInputs, *, settings: RunSettings = RunSettings()) -> Rows:
+    """Extract sources from the corrected movie and write the results file (trigger mode).
+
+    ``settings.progress(done_patches, n_patches)`` is called after each patch fitted.
+    """
+    if inputs.corrected_movie is None:
+        raise ValueError("the motion correction of this task kept no corrected movie to extract sources from")
+    device, progress = settings.device, settings.progress
     params = ProcessingParams.from_dict(inputs.params)
     _prepare_folder(inputs)
     started = time.perf_counter()
@@ -186,16 +169,16 @@ def compute_segmentation(
     )
     relative = _write_results(inputs, sources)
     extra = {"snr": result.snr, "spatial_corr": result.spatial_corr, "accepted": None, "accepted_confidence": None}
-    return SegmentationRows(
+    return Rows(
         master={
             "results_file": relative,
             "mask_count": len(mask_ids),
-            "device": _backend.resolve_device(device),
+            "device": resolve_device(device),
             "wall_time": time.perf_counter() - started,
             "correlation_image": result.correlation_image.astype(np.float32),
             "pnr_image": result.pnr_image.astype(np.float32),
         },
-        masks=_mask_rows(sources.footprints, result.height, result.width, mask_ids, extra),
+        parts={"Mask": _mask_rows(sources.footprints, result.height, result.width, mask_ids, extra)},
     )
 
 
@@ -300,7 +283,8 @@ def _loaded_snr(sources: extraction_file.ExtractedSources, noise: np.ndarray | N
     return quality.trace_snr(sources.fluorescence, denoised=sources.denoised, noise=noise)
 
 
-def load_segmentation(inputs: SegmentationInputs, *, device: str = "auto") -> SegmentationRows:
+def load(inputs: SegmentationInputs, *, loader: Callable[[Path], LoadedExtraction],
+         settings: RunSettings = RunSettings()) -> Rows:
     """Read another tool's extraction results from the task's output folder (load mode).
 
     The results must fit the recording (frame size and count), else ValueError naming the
@@ -308,15 +292,11 @@ def load_segmentation(inputs: SegmentationInputs, *, device: str = "auto") -> Se
     movie's background and noise (`_cnmf_background`); the SNR of each mask is its denoised
     peak over that noise (None where no noise can be measured).
     """
-    if inputs.method not in LOADERS:
-        raise ValueError(
-            f"no extraction loader for processing method {inputs.method!r}; load mode supports {sorted(LOADERS)}"
-        )
     _prepare_folder(inputs)
     started = time.perf_counter()
-    loaded = LOADERS[inputs.method](inputs.output_dir)
+    loaded = loader(inputs.output_dir)
     _check_fits_recording(loaded, inputs)
-    sources, noise = _loaded_sources(loaded, inputs, device=device)
+    sources, noise = _loaded_sources(loaded, inputs, device=settings.device)
     relative = _write_results(inputs, sources)
     accepted = None if loaded.accepted is None else np.asarray(loaded.accepted, dtype=bool)
     extra = {
@@ -325,7 +305,7 @@ def load_segmentation(inputs: SegmentationInputs, *, device: str = "auto") -> Se
         "accepted": accepted,
         "accepted_confidence": None if loaded.confidence is None else np.asarray(loaded.confidence, np.float32),
     }
-    return SegmentationRows(
+    return Rows(
         master={
             "results_file": relative,
             "mask_count": len(sources.mask_ids),
@@ -334,27 +314,8 @@ def load_segmentation(inputs: SegmentationInputs, *, device: str = "auto") -> Se
             "correlation_image": None,
             "pnr_image": None,
         },
-        masks=_mask_rows(sources.footprints, sources.height, sources.width, sources.mask_ids, extra),
+        parts={"Mask": _mask_rows(sources.footprints, sources.height, sources.width, sources.mask_ids, extra)},
     )
-
-
-def run_segmentation_stage(
-    inputs: SegmentationInputs, *, device: str = "auto", progress: Callable[[int, int], None] | None = None
-) -> SegmentationRows:
-    """Compute (trigger mode, built-in method) or load (load mode, external method) the segmentation.
-
-    ``progress(done_patches, n_patches)`` is called after each patch the computation fits.
-    """
-    if inputs.task_mode == "load":
-        return load_segmentation(inputs, device=device)
-    if inputs.method != COMPUTED_METHOD:
-        raise ValueError(
-            f"processing method {inputs.method!r} cannot be triggered here; use task_mode 'load' to read its "
-            f"results, or a parameter set of method {COMPUTED_METHOD!r}"
-        )
-    if inputs.corrected_movie is None:
-        raise ValueError("the motion correction of this task kept no corrected movie to extract sources from")
-    return compute_segmentation(inputs, device=device, progress=progress)
 
 
 def masks_to_footprints(masks: list[dict[str, Any]], height: int, width: int) -> sparse.csc_array:
@@ -364,89 +325,3 @@ def masks_to_footprints(masks: list[dict[str, Any]], height: int, width: int) ->
     data = np.concatenate([mask["mask_weights"] for mask in masks]) if masks else np.zeros(0)
     indices = np.concatenate(pixels) if masks else np.zeros(0, dtype=np.int64)
     return sparse.csc_array((data.astype(np.float32), indices, indptr), shape=(height * width, len(masks)))
-
-
-def classify_masks(masks: list[dict[str, Any]], *, params: dict[str, Any], frame_shape: tuple[int, int]):
-    """MaskClassification rows from Segmentation.Mask rows.
-
-    A mask the producing tool accepted or rejected keeps that call (soma or artefact, with the
-    tool's probability as confidence when it gave one). Other masks are classified from their
-    trace SNR and spatial correlation (each treated as met when unknown), size and compactness.
-    Sizes are judged against the parameter set's ``cell_diameter``, which sized the built-in
-    extraction; another tool's masks (none carries a spatial correlation) chose their own size,
-    so they are judged against their median equivalent diameter (`quality.median_diameter`:
-    real Miniscope cells are often ~20 px across where the default is 12).
-
-    Returns:
-        (method, rows): ``"tool"`` or ``"quality"`` (``"tool"`` when any mask carries a tool's
-        call), and one dict per mask: mask_id, mask_type, confidence.
-    """
-    settings = ProcessingParams.from_dict(params)
-    height, width = frame_shape
-    geometry = quality.footprint_geometry(masks_to_footprints(masks, height, width), height=height, width=width)
-    cell_diameter = settings.cell_diameter
-    if masks and all(mask["spatial_corr"] is None for mask in masks):
-        cell_diameter = quality.median_diameter(geometry.area) or cell_diameter
-    met = np.inf
-    labels, confidence = quality.classify_components(
-        snr=np.array([met if mask["snr"] is None else mask["snr"] for mask in masks]),
-        spatial_corr=np.array([1.0 if mask["spatial_corr"] is None else mask["spatial_corr"] for mask in masks]),
-        area=geometry.area,
-        compactness=geometry.compactness,
-        cell_diameter=cell_diameter,
-        params=settings.classification,
-    )
-    rows, by_tool = [], False
-    for n, mask in enumerate(masks):
-        label, score = labels[n], float(confidence[n])
-        if mask["accepted"] is not None:
-            by_tool = True
-            label = "soma" if mask["accepted"] else "artefact"
-            probability = mask["accepted_confidence"]
-            score = None if probability is None else float(probability if mask["accepted"] else 1 - probability)
-        rows.append({"mask_id": mask["mask_id"], "mask_type": label, "confidence": score})
-    return ("tool" if by_tool else "quality"), rows
-
-
-def activity_traces(
-    method: str,
-    sources: extraction_file.ExtractedSources,
-    *,
-    params: dict[str, Any],
-) -> np.ndarray:
-    """(N, T) float32 activity of each source by one of `ACTIVITY_METHODS`.
-
-    Traces the producing tool stored (denoised calcium, spikes, dF/F) are used as stored; the
-    others are computed from the fluorescence and background with the parameter set's settings.
-    """
-    settings = ProcessingParams.from_dict(params)
-    if method == "dff":
-        if sources.dff is not None:
-            return sources.dff
-        return dff.detrend_dff(
-            sources.fluorescence,
-            fps=sources.fps,
-            window_s=settings.dff.window_s,
-            percentile=settings.dff.percentile,
-            background=sources.background,
-        )
-    if method not in ("deconvolved", "denoised"):
-        raise ValueError(f"unknown activity extraction method {method!r}; known: {sorted(ACTIVITY_METHODS)}")
-    stored = sources.spikes if method == "deconvolved" else sources.denoised
-    if stored is not None:
-        return stored
-    if not len(sources.fluorescence):
-        return np.zeros_like(sources.fluorescence)
-    fit = settings.deconvolution
-    result = deconvolution.deconvolve_traces(
-        sources.fluorescence, p=fit.p, s_min=fit.s_min, noise_range=fit.noise_range, optimize_g=fit.optimize_g
-    )
-    return result.spikes if method == "deconvolved" else result.calcium
-
-
-def activity_noise(method: str, traces: np.ndarray, *, fps: float) -> np.ndarray | None:
-    """(N,) standardized noise of dF/F traces in % per sqrt(Hz) (CalSciPy / Rupprecht et al. 2021); None for
-    the other activity methods, whose traces are not in dF/F units."""
-    if method != "dff" or traces.shape[1] < 2:
-        return None
-    return dff.standardized_noise(traces, fps=fps) if len(traces) else np.zeros(0, np.float32)

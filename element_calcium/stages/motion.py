@@ -1,13 +1,14 @@
-"""The motion-correction stage between the tables and the compute, storage and loader layers.
+"""The stage of MotionCorrection: rows from the raw recording or from another tool's results.
 
-``run_motion_stage`` either computes motion correction from the raw recording (trigger mode,
-method ``element_calcium``), writing the corrected movie under the task's output folder, or
-reads another tool's results (load mode, methods in ``LOADERS``). The movie records the key it
+``run`` computes motion correction from the raw recording (trigger mode, the built-in method),
+writing the corrected movie under the task's output folder; ``load`` reads another tool's results
+(load mode, with the method's loader from the registry, `element_calcium.stages.METHODS`). The movie records the key it
 belongs to (``MotionInputs.owner``); the stage refuses a folder holding another key's movie,
 deletes the stale temporaries of its own movie first, and never replaces an existing movie (a
 second computation of the key writes a fresh name, see `storage.MovieWriter`). Both return
-``MotionRows``: the rows of MotionCorrection and its parts, ready for one insert. No database
-code here; ``imaging.MotionCorrection`` fetches the inputs and inserts the rows.
+`Rows`: the rows of MotionCorrection and its parts (``RigidMotionCorrection``, ``Summary``,
+``NonRigidMotionCorrection``, ``Block``), ready for one insert. No database code here;
+``imaging.MotionCorrection`` fetches the inputs and inserts the rows.
 
 Sign convention everywhere: ``y_shifts``/``x_shifts`` are the motion of the tissue in pixels
 (a feature at (y, x) in the template appears at (y + dy, x + dx) in the frame); correction
@@ -19,41 +20,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import paths, readers, storage
-from .compute import motion
-from .compute.params import ProcessingParams
-from .loaders.caiman import load_caiman_motion
-from .loaders.minian import load_minian_motion
-from .loaders.suite2p import load_suite2p_motion
+from element_calcium import paths, readers, results_file, storage
+from element_calcium.compute import motion
+from element_calcium.compute.params import ProcessingParams
+from element_calcium.loaders.types import LoadedMotion
+from element_calcium.stages.rows import Rows, RunSettings
 
-LOADERS: dict[str, Callable[[Path], Any]] = {
-    "caiman": load_caiman_motion,
-    "suite2p": load_suite2p_motion,
-    "minian": load_minian_motion,
-}
-COMPUTED_METHOD = "element_calcium"
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MotionRows:
-    """Secondary attributes of MotionCorrection and its parts (primary keys are added on insert).
-
-    ``corrected_movie`` is the corrected movie's path relative to the processed root, or None
-    when the results were loaded from another tool.
-    """
-
-    master: dict[str, Any]
-    rigid: dict[str, Any]
-    summary: dict[str, Any]
-    nonrigid: dict[str, Any] | None = None
-    blocks: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,7 +50,7 @@ class MotionInputs:
         output_dir_relative: the same, relative to the processed root.
         n_frames: frames of the recording (RecordingInfo); loaded results must have as many.
         frame_shape: (H, W) pixels of the recording; loaded images must have it.
-        owner: `storage.owner_text` of the MotionCorrection key, recorded in the corrected movie;
+        owner: `results_file.owner_text` of the MotionCorrection key, recorded in the corrected movie;
             None records none.
     """
 
@@ -156,20 +135,18 @@ def _summary_row(ref, average, correlation, maximum, pnr) -> dict[str, Any]:
     }
 
 
-def compute_motion(
-    inputs: MotionInputs,
-    *,
-    device: str = "auto",
-    chunk_frames: int = 200,
-    progress: Callable[[int, int], None] | None = None,
-) -> MotionRows:
-    """Correct the raw recording's motion and write the corrected movie (trigger mode)."""
+def run(inputs: MotionInputs, *, settings: RunSettings = RunSettings()) -> Rows:
+    """Correct the raw recording's motion and write the corrected movie (trigger mode).
+
+    ``settings.progress(done_frames, n_frames)`` is called after each chunk registered.
+    """
+    device, chunk_frames, progress = settings.device, settings.chunk_frames, settings.progress
     params = ProcessingParams.from_dict(inputs.params)
     recording = readers.read_recording(inputs.recording_folder, software=inputs.software, fps=inputs.frame_rate)
     channel = 0
     path = storage.movie_path(inputs.output_dir)
     paths.remove_stale_temporaries(inputs.output_dir, names=[path.name])
-    storage.refuse_foreign_results(path, inputs.owner)
+    results_file.refuse_foreign_results(path, inputs.owner)
     started = time.perf_counter()
     with recording.movie(channel=channel) as movie, storage.MovieWriter(
         path, shape=movie.shape, dtype=movie.dtype, fps=movie.fps, timestamps=movie.timestamps,
@@ -211,7 +188,7 @@ def compute_motion(
         block_x = np.stack([origins[:, 1], origins[:, 1] + width], axis=1)
         rows["nonrigid"] = _nonrigid_row(block_y, block_x, result.outlier_frames)
         rows["blocks"] = _block_rows(result.block_shifts.reshape(n_frames, n_y * n_x, 2), block_y, block_x)
-    return MotionRows(**rows)
+    return _rows(**rows)
 
 
 def _check_fits(loaded, inputs: MotionInputs) -> None:
@@ -230,14 +207,12 @@ def _check_fits(loaded, inputs: MotionInputs) -> None:
             )
 
 
-def load_motion(inputs: MotionInputs) -> MotionRows:
-    """Read another tool's motion results from the task's output folder (load mode)."""
-    if inputs.method not in LOADERS:
-        raise ValueError(
-            f"no motion loader for processing method {inputs.method!r}; load mode supports {sorted(LOADERS)}"
-        )
+def load(inputs: MotionInputs, *, loader: Callable[[Path], LoadedMotion],
+         settings: RunSettings = RunSettings()) -> Rows:
+    """Read another tool's motion results from the task's output folder with ``loader`` (load mode); reading
+    needs none of the run ``settings``."""
     started = time.perf_counter()
-    loaded = LOADERS[inputs.method](inputs.output_dir)
+    loaded = loader(inputs.output_dir)
     _check_fits(loaded, inputs)
     rows = {
         "master": {
@@ -257,20 +232,11 @@ def load_motion(inputs: MotionInputs) -> MotionRows:
     if loaded.block_shifts is not None:
         rows["nonrigid"] = _nonrigid_row(loaded.block_y, loaded.block_x, loaded.outlier_frames)
         rows["blocks"] = _block_rows(loaded.block_shifts, loaded.block_y, loaded.block_x)
-    return MotionRows(**rows)
+    return _rows(**rows)
 
 
-def run_motion_stage(inputs: MotionInputs, **run_settings) -> MotionRows:
-    """Compute (trigger mode, built-in method) or load (load mode, external method) motion results.
-
-    ``run_settings`` go to `compute_motion`: ``device``, ``chunk_frames`` and ``progress``, called as
-    ``progress(done_frames, n_frames)`` after each chunk registered. Loading ignores them.
-    """
-    if inputs.task_mode == "load":
-        return load_motion(inputs)
-    if inputs.method != COMPUTED_METHOD:
-        raise ValueError(
-            f"processing method {inputs.method!r} cannot be triggered here; use task_mode 'load' to read its "
-            f"results, or a parameter set of method {COMPUTED_METHOD!r}"
-        )
-    return compute_motion(inputs, **run_settings)
+def _rows(master, rigid, summary, nonrigid=None, blocks=()) -> Rows:
+    parts = {"RigidMotionCorrection": [rigid], "Summary": [summary]}
+    if nonrigid is not None:
+        parts.update(NonRigidMotionCorrection=[nonrigid], Block=list(blocks))
+    return Rows(master=master, parts=parts)

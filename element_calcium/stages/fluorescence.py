@@ -1,10 +1,11 @@
-"""Curated cells: a segmentation's sources with a chain of curations applied, and new cells estimated from the movie.
+"""The stage of Fluorescence: the cells of a curation, a segmentation's sources with its chain of curations applied.
 
 A curation lists its changes to its parent: masks rejected, and new cells, each either merged from
 several of the parent's masks (which it replaces) or drawn by hand where the segmentation found
 none. A new cell's footprint and traces are estimated from the motion-corrected movie around it
 (`compute.curation.estimate_cell`), with the activity of the other cells there removed first. No
-database code here: the curation API (`element_calcium.curation`) and the tables call these.
+database code here: the curation API (`element_calcium.curation`), the Fluorescence stage and cross-session
+registration call these; `run` gives the rows of Fluorescence and its ``Trace`` part, which Activity starts from.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
-from . import storage
-from .compute import curation as curation_compute
-from .compute import deconvolution, dff
-from .compute.params import ProcessingParams
-from .extraction_file import ExtractedSources, read_sources
+from element_calcium import storage
+from element_calcium.compute import curation as curation_compute
+from element_calcium.compute import deconvolution, dff
+from element_calcium.compute.params import ProcessingParams
+from element_calcium.extraction_file import ExtractedSources, read_sources
+from element_calcium.stages.rows import Rows, RunSettings
 
 BOX_MARGIN = 10  # pixels of movie read around a new cell's mask beyond its footprint and background ring
 GROW, RING_GAP, RING_WIDTH = 2, 2, 4  # pixels: footprint growth, background ring distance and width
@@ -71,7 +73,7 @@ def edits_from_rows(rows: dict) -> CurationEdits:
 
 def curated_sources(inputs: dict) -> ExtractedSources:
     """The sources of a curation from what `imaging.curation_inputs` gathers: the segmentation's results file
-    and the owner it must record (``owner``, `storage.owner_text`; absent or None: not checked), its mask ids,
+    and the owner it must record (``owner``, `results_file.owner_text`; absent or None: not checked), its mask ids,
     the changes of each curation from curation 0 on, and the parameter set."""
     base = read_sources(inputs["results_file"], owner=inputs.get("owner")).select(np.asarray(inputs["mask_ids"]))
     chain = [edits_from_rows(rows) for rows in inputs["chain"]]
@@ -186,3 +188,18 @@ def estimate_new_cell(
         weights=estimate.footprint[ypix, xpix].astype(np.float32), fluorescence=estimate.fluorescence,
         background=estimate.background, merged_ids=tuple(int(i) for i in merged_ids),
     )
+
+
+def run(inputs: dict, *, settings: RunSettings = RunSettings()) -> Rows:
+    """The ``Trace`` rows of Fluorescence (one per cell of the curation, channel 0) from what
+    `imaging.curation_inputs` gathers (`curated_sources`)."""
+    sources = curated_sources(inputs)
+    return Rows(parts={"Trace": [
+        {
+            "mask_id": int(mask_id),
+            "fluorescence_channel": 0,
+            "fluorescence": sources.fluorescence[n],
+            "background_fluorescence": None if sources.background is None else sources.background[n],
+        }
+        for n, mask_id in enumerate(sources.mask_ids)
+    ]})

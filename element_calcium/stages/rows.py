@@ -1,0 +1,36 @@
+"""What a stage returns: the rows of one automatic table's master and parts for one key, the key left out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows one ``make`` inserts, its primary key left out (``make_insert`` adds it).
+
+    Attributes:
+        master: the master row's secondary attributes.
+        parts: part table name (``"Trace"``, ``"Block"``) -> its rows (each without the key), inserted in this
+            order after the master row; a part that depends on another part comes after it.
+    """
+
+    master: dict[str, Any] = field(default_factory=dict)
+    parts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a stage runs, never part of a parameter set and never hashed.
+
+    Attributes:
+        device: ``"auto"`` (a GPU when CuPy sees one), ``"cpu"`` or ``"cuda"``.
+        chunk_frames: frames read, processed and written at a time; bounds the memory of streaming steps.
+        progress: ``progress(done, total)`` called by long steps as they go, or None.
+    """
+
+    device: str = "auto"
+    chunk_frames: int = 200
+    progress: Callable[[int, int], None] | None = None
