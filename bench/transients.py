@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from element_calcium.compute.events import detect_transients, response_statistics, transient_statistics
+from element_calcium.compute.params import PeriEventParams
 from element_calcium.simulate import score_transients, simulate_traces, true_transients
 
 RESOLVE_S = 0.5
@@ -59,10 +60,10 @@ def main() -> None:
     events = np.sort(np.random.default_rng(args.seed).uniform(5.0, duration - 10.0, args.events))
     sim, simulate_s = timed(simulate_traces, n_cells=args.cells, n_frames=args.frames, fps=args.fps, rate_hz=0.2,
                             snr=args.snr, event_times=events, locked_cells=range(0, args.cells, 10), seed=args.seed)
-    table, detect_s = timed(detect_transients, sim.dff, args.fps)
-    stats, statistics_s = timed(transient_statistics, sim.dff, table, args.fps)
-    responses, response_s = timed(response_statistics, sim.dff, events, sim.timestamps, n_shuffles=args.shuffles,
-                                  response_end_s=1.5)
+    table, detect_s = timed(detect_transients, sim.dff, fps=args.fps)
+    stats, statistics_s = timed(transient_statistics, sim.dff, table, fps=args.fps)
+    responses, response_s = timed(response_statistics, sim.dff, events, sim.timestamps,
+                                  params=PeriEventParams(n_shuffles=args.shuffles, response_end_s=1.5))
     score = score_transients(sim, table, resolve_s=RESOLVE_S, tolerance_s=TOLERANCE_S)
     locked = np.zeros(args.cells, bool)
     locked[::10] = True

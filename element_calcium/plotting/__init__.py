@@ -6,10 +6,12 @@ display it in a notebook. Those that take ``ax`` / ``axes`` draw into the given 
 Images use pixel coordinates (x to the right, y down, pixel centres at integers); times are in seconds.
 
 - Motion: `plot_motion`. Summary images: `plot_summary_images`.
-- Cells: `plot_footprint_contours`, `plot_cell`, `plot_traces` (with `nn_sort`), `plot_raster`,
-  `plot_peri_event`.
+- Cells: `plot_footprint_contours`, `plot_cell`, `plot_traces` (rows in `nn_walk_order`; `nn_sort` gives
+  minian's ``NNsort`` rank), `plot_raster`, `plot_peri_event`.
 - Clusters: `plot_dendrogram`, `plot_cluster_footprints`, `plot_cluster_psd`, `plot_cluster_counts`.
-- Movies: `write_video` (streaming H.264 MP4), `four_panel_frames` (raw | corrected | A.C | residual).
+- Cross-session registration: `plot_registration` (three sessions' footprints as red, green and blue).
+- Movies: `write_video` (streaming H.264 MP4), `four_panel_frames` (minian's 2 x 2: raw, corrected / residual,
+  reconstruction).
 
 Footprints (``masks``) come either as rows of ``Segmentation.Mask`` (a sequence of mappings, a pandas
 DataFrame or a NumPy structured array, with ``mask_id``, ``mask_xpix``, ``mask_ypix``, ``mask_weights``) or
@@ -24,12 +26,15 @@ from element_calcium.plotting._common import GREY
 from element_calcium.plotting._footprints import plot_cluster_footprints, plot_footprint_contours
 from element_calcium.plotting._motion import plot_motion, plot_summary_images
 from element_calcium.plotting._movies import four_panel_frames, write_video
+from element_calcium.plotting._registration import plot_registration
 from element_calcium.plotting._traces import nn_sort, plot_cell, plot_peri_event, plot_raster, plot_traces
+from element_calcium.plotting._traces import nn_walk_order
 
 __all__ = [
     "GREY",
     "four_panel_frames",
     "nn_sort",
+    "nn_walk_order",
     "plot_cell",
     "plot_cluster_counts",
     "plot_cluster_footprints",
@@ -39,6 +44,7 @@ __all__ = [
     "plot_motion",
     "plot_peri_event",
     "plot_raster",
+    "plot_registration",
     "plot_summary_images",
     "plot_traces",
     "write_video",

@@ -1,4 +1,4 @@
-"""Movies of `element_calcium.plotting`: MP4 writing and the four-panel review frames.
+"""Movies of `element_calcium.plotting`: MP4 writing and the four-panel review frames (minian's 2 x 2 layout).
 
 Both stream: a movie is read one chunk of frames at a time, so memory stays bounded by the chunk size, never
 by the recording length. A movie is either array-like, (T, H, W) with ``shape`` and slicing (a NumPy
@@ -21,6 +21,7 @@ from numbers import Integral, Real
 
 import imageio_ffmpeg
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 from scipy import sparse
 
 from element_calcium.plotting._common import check_array, check_fps, robust_limits
@@ -191,34 +192,53 @@ def _encode(temp: pathlib.Path, chunks, size, fps: float, limits, crf: int) -> N
 # ---------------------------------------------------------------- four-panel review frames
 
 
-def four_panel_frames(raw, corrected, footprints, calcium, *, background=None, scale: float = 1.0,
-                      movie_limits=None, reconstructed_limits=None, residual_limits=None,
-                      chunk_frames: int = 100) -> Iterator[np.ndarray]:
-    """Review frames, side by side: raw | motion-corrected | reconstructed A.C | residual.
+def four_panel_frames(raw, corrected, footprints, calcium, *, background=None, scale: float | None = None,
+                      gain: float = 1.0, fps: float | None = None, labels: bool = True,
+                      min_panel_height: int = 240, movie_limits=None, reconstructed_limits=None,
+                      residual_limits=None, chunk_frames: int = 100) -> Iterator[np.ndarray]:
+    """Review frames in minian's 2 x 2 layout (``generate_videos``): raw | corrected over residual | A.C.
 
-    The residual is ``corrected - scale * A.C - background``. Each panel is mapped to 0..255 with limits
-    fixed for the whole movie: raw and corrected share theirs; the reconstruction goes from 0 to the 99.9th
-    percentile of A.C over frames spread across the recording; the residual has its own robust range. Limits
-    not given come from a sample of frames (see the module notes).
+    Top left the raw movie, top right the motion-corrected movie, bottom left the residual ``corrected -
+    scale * A.C - background``, bottom right the reconstruction ``scale * A.C``. As in minian, the scale is
+    fitted by least squares so that the reconstruction matches the corrected movie: over frames spread
+    across the recording (see the module notes), with a given background the fit is of ``corrected -
+    background`` by ``scale * A.C``; without one each pixel also gets its own constant (the fit uses the
+    frames less their per-pixel means), so a static background does not bias it. A reconstruction that is
+    zero on those frames gets scale 1. Each panel is mapped to 0..255 with limits fixed for the whole movie:
+    raw and corrected share theirs; the reconstruction goes from 0 to the 99.9th percentile of scale * A.C;
+    the residual has its own robust range. Limits not given come from the sampled frames.
+
+    Each panel is enlarged by the smallest whole factor k that makes it at least ``min_panel_height``
+    pixels high (nearest neighbour, so pixels stay sharp). With ``labels`` each panel is named in its top
+    left corner and the raw panel shows the time (``fps`` given) or frame number in its bottom left corner.
 
     Args:
         raw: (T, H, W) array-like or iterable of (n, H, W) chunks: the movie as acquired.
         corrected: the motion-corrected movie, same size; its chunks need not match raw's.
         footprints: (H * W, N) spatial footprints A (SciPy sparse or dense), pixel row ``y * W + x``.
-        calcium: (N, T) temporal components C, in movie units per unit footprint weight.
+        calcium: (N, T) temporal components C.
         background: (H, W) background to subtract for the residual, movie units; None takes the per-pixel
             median of ``corrected - scale * A.C`` over the sampled frames.
-        scale: factor applied to A.C; 1 when A.C is in movie units (as `compute.cnmf` returns them).
+        scale: factor applied to A.C; None fits it by least squares (above).
+        gain: brightness factor of every panel, > 0 (minian's ``gain``): the upper display limit is brought
+            down to low + (high - low) / gain (the residual's limits are divided by gain, so zero keeps its
+            grey level); 1 keeps the limits.
+        fps: frames per second for the time stamp (seconds from the first frame); None shows frame numbers.
+        labels: draw the panel names and the time stamp.
+        min_panel_height: pixels; 1 keeps the movie's own size.
         movie_limits, reconstructed_limits, residual_limits: (low, high) display limits of the panels.
         chunk_frames: frames read at a time from an array-like movie.
 
     Returns:
-        A generator of (n, H, 4 W) uint8 chunks, ready for ``write_video(..., norm=False)``. It raises
+        A generator of (n, 2 k H, 2 k W) uint8 chunks, ready for ``write_video(..., norm=False)``. It raises
         ValueError if the movies' frame counts differ from each other or from T.
     """
     chunk_frames = _check_positive_int("chunk_frames", chunk_frames)
+    min_panel_height = _check_positive_int("min_panel_height", min_panel_height)
     calcium = check_array("calcium", calcium, "(N, T)", ndim=2)
-    scale = _check_scale(scale)
+    scale = None if scale is None else _check_scale(scale)
+    gain = _check_gain(gain)
+    fps = None if fps is None else check_fps(fps)
     limits = [_check_limits(name, value) for name, value in (
         ("movie_limits", movie_limits), ("reconstructed_limits", reconstructed_limits),
         ("residual_limits", residual_limits))]
@@ -227,10 +247,14 @@ def four_panel_frames(raw, corrected, footprints, calcium, *, background=None, s
     if first_raw.shape[1:] != first_corrected.shape[1:]:
         raise ValueError(f"raw frames are {first_raw.shape[1:]} but corrected frames are {first_corrected.shape[1:]}")
     size = first_raw.shape[1:]
-    model = _Model(_check_footprints(footprints, size, calcium.shape[0]), calcium.astype(np.float32), size, scale)
+    model = _Model(_check_footprints(footprints, size, calcium.shape[0]), calcium.astype(np.float32), size, 1.0)
     picks, corrected_sample = _sample(corrected, first_corrected)
+    given_background = None if background is None else _check_background(background, size)
+    if scale is None:
+        scale = _least_squares_scale(corrected_sample, model.frames(picks), given_background)
+    model.scale = scale
     residual_sample = corrected_sample - model.frames(picks)
-    background = _background(background, residual_sample, size)
+    background = np.median(residual_sample, axis=0) if given_background is None else given_background
     if limits[0] is None:
         both = np.concatenate([_sample(raw, first_raw)[1].ravel(), corrected_sample.ravel()])
         limits[0] = robust_limits(both, *_MOVIE_PERCENTILES)
@@ -238,17 +262,67 @@ def four_panel_frames(raw, corrected, footprints, calcium, *, background=None, s
         limits[1] = model.limits()
     if limits[2] is None:
         limits[2] = robust_limits(residual_sample - background, *_RESIDUAL_PERCENTILES)
-    return _panels(_aligned(raw_chunks, corrected_chunks), model, background, limits)
+    shown = [_brighter(limits[0], gain), _brighter(limits[1], gain), (limits[2][0] / gain, limits[2][1] / gain)]
+    factor = -(-min_panel_height // size[0])
+    stamp = _Stamp(size, factor, fps) if labels else None
+    return _panels(_aligned(raw_chunks, corrected_chunks), model, background, shown, factor, stamp)
 
 
-def _background(background, residual_sample: np.ndarray, size) -> np.ndarray:
-    """The given (H, W) background as float32, else the per-pixel median of the sampled residual."""
+def _check_gain(gain) -> float:
+    if isinstance(gain, bool) or not isinstance(gain, Real) or not np.isfinite(gain) or gain <= 0:
+        raise ValueError(f"gain must be a finite number > 0, got {gain!r}")
+    return float(gain)
+
+
+def _brighter(limits: tuple[float, float], gain: float) -> tuple[float, float]:
+    low, high = limits
+    return low, low + (high - low) / gain
+
+
+def _least_squares_scale(corrected: np.ndarray, reconstructed: np.ndarray, background) -> float:
+    """The s minimising |corrected - background - s * reconstructed|^2 over (n, H, W) frames; without a
+    background, each pixel's mean over the frames is removed from both first. 1 where reconstructed is flat."""
     if background is None:
-        return np.median(residual_sample, axis=0)
+        target = corrected - corrected.mean(axis=0)
+        model = reconstructed - reconstructed.mean(axis=0)
+    else:
+        target, model = corrected - background, reconstructed
+    power = float(np.sum(model.astype(np.float64) ** 2))
+    return float(np.sum(target.astype(np.float64) * model) / power) if power > 0 else 1.0
+
+
+def _check_background(background, size) -> np.ndarray:
+    """The given (H, W) background as float32."""
     background = check_array("background", background, f"({size[0]}, {size[1]})", ndim=2)
     if background.shape != size:
         raise ValueError(f"background must have shape {size}, got {background.shape}")
     return background.astype(np.float32)
+
+
+class _Stamp:
+    """Panel names and the time stamp, drawn on 2 x 2 frames of (factor H, factor W) panels."""
+
+    NAMES = ("raw", "motion-corrected", "residual", "reconstruction A.C")
+
+    def __init__(self, size, factor: int, fps: float | None):
+        self.height, self.width = size[0] * factor, size[1] * factor
+        self.fps = fps
+        self.font = ImageFont.load_default(size=max(10, self.height // 14))
+        self.margin = max(2, self.height // 60)
+
+    def draw(self, frame: np.ndarray, index: int) -> np.ndarray:
+        image = Image.fromarray(frame)
+        pen = ImageDraw.Draw(image)
+        corners = ((0, 0), (0, self.width), (self.height, 0), (self.height, self.width))
+        for name, (top, left) in zip(self.NAMES, corners):
+            self._text(pen, (left + self.margin, top + self.margin), name, "la")
+        when = f"{index / self.fps:.2f} s  frame {index}" if self.fps else f"frame {index}"
+        self._text(pen, (self.margin, self.height - self.margin), when, "ld")
+        return np.asarray(image)
+
+    def _text(self, pen, position, text: str, anchor: str) -> None:
+        pen.text(position, text, fill=255, font=self.font, anchor=anchor, stroke_width=max(1, self.margin // 2),
+                 stroke_fill=0)
 
 
 def _check_scale(scale) -> float:
@@ -308,15 +382,20 @@ def _aligned(first: Iterator[np.ndarray], second: Iterator[np.ndarray]) -> Itera
         left, right = left[count:], right[count:]
 
 
-def _panels(pairs, model: _Model, background: np.ndarray, limits) -> Iterator[np.ndarray]:
+def _panels(pairs, model: _Model, background: np.ndarray, limits, factor: int,
+            stamp: _Stamp | None) -> Iterator[np.ndarray]:
     movie_limits, reconstructed_limits, residual_limits = limits
     start = 0
     for raw, corrected in pairs:
         reconstructed = model.frames(np.arange(start, start + len(raw)))
         residual = corrected - reconstructed - background
-        yield np.concatenate([_to_uint8(raw, movie_limits), _to_uint8(corrected, movie_limits),
-                              _to_uint8(reconstructed, reconstructed_limits),
-                              _to_uint8(residual, residual_limits)], axis=2)
+        top = np.concatenate([_to_uint8(raw, movie_limits), _to_uint8(corrected, movie_limits)], axis=2)
+        bottom = np.concatenate([_to_uint8(residual, residual_limits),
+                                 _to_uint8(reconstructed, reconstructed_limits)], axis=2)
+        frames = np.concatenate([top, bottom], axis=1).repeat(factor, axis=1).repeat(factor, axis=2)
+        if stamp is not None:
+            frames = np.stack([stamp.draw(frame, start + n) for n, frame in enumerate(frames)])
+        yield frames
         start += len(raw)
     if start != model.n_frames:
         raise ValueError(f"the movies have {start} frames but calcium has T = {model.n_frames}")

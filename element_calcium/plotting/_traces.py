@@ -48,7 +48,7 @@ def plot_traces(traces, *, fps, spikes=None, order=None, cell_ids=None, spacing=
             its median, so raw fluorescence stacks too.
         fps: frame rate, frames per second; the x axis is in seconds.
         spikes: (N, T) deconvolved spikes (>= 0); a tick under row n at each frame where spikes[n] > 0.
-        order: (N,) permutation of 0..N-1 giving the rows from top to bottom (e.g. `nn_sort`); None keeps the
+        order: (N,) permutation of 0..N-1 giving the rows from top to bottom (`nn_walk_order`); None keeps the
             input order.
         cell_ids: (N,) row labels; None labels rows 0..N-1.
         spacing: distance between rows, in trace units; None uses 1.1 x the largest range (median to
@@ -107,17 +107,18 @@ def _positive(name: str, value) -> float:
     return float(value)
 
 
-def nn_sort(centroids) -> np.ndarray:
+def nn_walk_order(centroids) -> np.ndarray:
     """Cells in the order of a nearest-neighbour walk over their centroids, so neighbours plot together.
 
-    The walk starts at the cell nearest the top-left corner (smallest y + x) and repeatedly steps to the
-    nearest cell not yet visited (ties: the lower index). O(N^2) time, O(N) memory.
+    The walk starts at the cell nearest the top-left corner (smallest y + x; ties: the lower index) and
+    repeatedly steps to the nearest cell not yet visited (ties: the lower index). O(N^2) time, O(N) memory.
 
     Args:
         centroids: (N, 2) cell centres (y, x) in pixels.
 
     Returns:
-        (N,) int64 permutation of 0..N-1: the visiting order.
+        (N,) int64 permutation of 0..N-1: the visiting order (entry k is the cell visited k-th), ready
+        for ``plot_traces(order=...)``. `nn_sort` gives the inverse: each cell's place in the walk.
     """
     points = np.asarray(centroids, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2:
@@ -133,6 +134,24 @@ def nn_sort(centroids) -> np.ndarray:
         distance = np.where(unvisited, np.sum((points - points[current]) ** 2, axis=1), np.inf)
         current = int(np.argmin(distance))
     return order
+
+
+def nn_sort(centroids) -> np.ndarray:
+    """Each cell's place in the nearest-neighbour walk of `nn_walk_order`, as minian's ``NNsort`` returns it.
+
+    Sorting cells by this value (``np.argsort``) puts neighbours together; minian's viewers group cells
+    five at a time in that order.
+
+    Args:
+        centroids: (N, 2) cell centres (y, x) in pixels (minian's ``height``, ``width``).
+
+    Returns:
+        (N,) int64: entry i is the step (0-based) at which the walk visits cell i.
+    """
+    order = nn_walk_order(centroids)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank
 
 
 # ---------------------------------------------------------------- raster

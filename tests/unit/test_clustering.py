@@ -81,7 +81,7 @@ def test_adjusted_rand_index_reference_values():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_default_features_recover_three_activity_classes(seed):
     sim = simulate_cell_classes(seed=seed)
-    result = cluster_cells(sim.dff, FPS, n_clusters=3)
+    result = cluster_cells(sim.dff, fps=FPS, params=CellClusteringParams(n_clusters=3))
     assert result.n_clusters == 3
     assert adjusted_rand_index(sim.labels, result.labels) >= 0.8
     assert result.excluded.empty and (result.labels >= 0).all()
@@ -91,15 +91,16 @@ def test_default_features_recover_three_activity_classes(seed):
 @pytest.mark.parametrize("psd", ["welch", "periodogram"])
 @pytest.mark.parametrize("method", METHODS)
 def test_every_linkage_method_recovers_the_easy_classes(easy_population, psd, method):
-    result = cluster_cells(easy_population.dff, FPS, psd=psd, method=method, n_clusters=3)
+    result = cluster_cells(easy_population.dff, fps=FPS,
+                           params=CellClusteringParams(psd=psd, method=method, n_clusters=3))
     assert adjusted_rand_index(easy_population.labels, result.labels) >= 0.8
     assert np.all(np.diff(result.linkage[:, 2]) >= 0)
 
 
 @pytest.mark.parametrize("method", ["average", "complete", "single", "weighted"])
 def test_cosine_compares_spectral_shapes(population, method):
-    result = cluster_cells(population.dff, FPS, psd="periodogram", metric="cosine", scale="power", method=method,
-                           n_clusters=3)
+    params = CellClusteringParams(psd="periodogram", metric="cosine", scale="power", method=method, n_clusters=3)
+    result = cluster_cells(population.dff, fps=FPS, params=params)
     assert result.linkage.shape == (29, 4) and set(result.labels) == {0, 1, 2}
     assert result.distances.min() >= -1e-12 and result.distances.max() <= 2
     if method in ("average", "complete"):
@@ -107,7 +108,7 @@ def test_cosine_compares_spectral_shapes(population, method):
 
 
 def test_features_are_log_spectra_below_max_freq(population):
-    result = cluster_cells(population.dff, FPS, n_clusters=3)
+    result = cluster_cells(population.dff, fps=FPS, params=CellClusteringParams(n_clusters=3))
     frequencies, power = power_spectra(population.dff, FPS, segment_s=20.0, max_freq_hz=3.0)
     np.testing.assert_allclose(result.frequencies, frequencies)
     np.testing.assert_allclose(result.features, np.log10(power))
@@ -125,7 +126,7 @@ def test_outliers_and_silent_cells_are_excluded_and_reported(population):
                        1e-5 * rng.standard_normal(population.dff.shape[1])]).astype(np.float32)
     traces = np.concatenate([population.dff, silent])
     ids = np.arange(100, 100 + traces.shape[0])
-    result = cluster_cells(traces, FPS, cell_ids=ids, exclude=[100, 115], n_clusters=3)
+    result = cluster_cells(traces, fps=FPS, cell_ids=ids, exclude=[100, 115], params=CellClusteringParams(n_clusters=3))
     assert result.excluded["cell"].tolist() == [100, 115, 130, 131, 132]
     assert result.excluded["reason"].tolist() == ["outlier", "outlier", "silent", "silent", "silent"]
     assert (result.labels[[0, 15, 30, 31, 32]] == -1).all()
@@ -137,7 +138,8 @@ def test_outliers_and_silent_cells_are_excluded_and_reported(population):
 
 def test_cosine_excludes_cells_without_activity(population):
     traces = np.concatenate([population.dff, np.zeros((1, population.dff.shape[1]), np.float32)])
-    result = cluster_cells(traces, FPS, metric="cosine", scale="power", method="average", n_clusters=3)
+    result = cluster_cells(traces, fps=FPS,
+                           params=CellClusteringParams(metric="cosine", scale="power", method="average", n_clusters=3))
     assert result.excluded.to_dict("list") == {"cell": [30], "reason": ["silent"]}
     assert np.isfinite(result.distances).all()
 
@@ -146,31 +148,31 @@ def test_cosine_excludes_cells_without_activity(population):
 
 
 def test_cut_of_the_stored_linkage_equals_clustering_again(population):
-    stored = cluster_cells(population.dff, FPS, n_clusters=3)
+    stored = cluster_cells(population.dff, fps=FPS, params=CellClusteringParams(n_clusters=3))
     for k in range(1, 7):
         cut = cut_linkage(stored.linkage, stored.distances, n_clusters=k)
-        again = cluster_cells(population.dff, FPS, n_clusters=k)
+        again = cluster_cells(population.dff, fps=FPS, params=CellClusteringParams(n_clusters=k))
         np.testing.assert_array_equal(cut.labels, again.labels)
         assert cut.n_clusters == again.n_clusters == k
         assert cut.silhouette == pytest.approx(again.silhouette, nan_ok=True)
     heights = stored.linkage[:, 2]
     threshold = float(heights[-3] + heights[-2]) / 2
     cut = cut_linkage(stored.linkage, stored.distances, threshold=threshold)
-    again = cluster_cells(population.dff, FPS, threshold=threshold)
+    again = cluster_cells(population.dff, fps=FPS, params=CellClusteringParams(threshold=threshold))
     np.testing.assert_array_equal(cut.labels, again.labels)
     assert cut.n_clusters == 3
     np.testing.assert_array_equal(cut.labels, stored.labels)
 
 
 def test_automatic_cut_is_the_best_silhouette(population):
-    result = cluster_cells(population.dff, FPS, max_clusters=6)
+    result = cluster_cells(population.dff, fps=FPS, params=CellClusteringParams(max_clusters=6))
     scores = {k: cut_linkage(result.linkage, result.distances, n_clusters=k).silhouette for k in range(2, 7)}
     assert result.n_clusters == max(scores, key=scores.get)
     assert result.silhouette == pytest.approx(max(scores.values()))
 
 
 def test_silhouette_follows_its_definition(population):
-    result = cluster_cells(population.dff, FPS, n_clusters=3)
+    result = cluster_cells(population.dff, fps=FPS, params=CellClusteringParams(n_clusters=3))
     for k in (2, 3, 5, 29):
         labels = cut_linkage(result.linkage, result.distances, n_clusters=k).labels
         assert silhouette_score(result.distances, labels) == pytest.approx(
@@ -181,7 +183,7 @@ def test_silhouette_follows_its_definition(population):
 
 def test_leaves_and_cluster_numbers_follow_the_dendrogram(population):
     ids = np.arange(30) * 2 + 7
-    result = cluster_cells(population.dff, FPS, cell_ids=ids, n_clusters=4)
+    result = cluster_cells(population.dff, fps=FPS, cell_ids=ids, params=CellClusteringParams(n_clusters=4))
     np.testing.assert_array_equal(result.leaves, ids[leaves_list(result.linkage)])
     along = result.labels[(result.leaves - 7) // 2]
     first_seen = pd.unique(along)
@@ -193,12 +195,14 @@ def test_leaves_and_cluster_numbers_follow_the_dendrogram(population):
 
 def test_section_uses_only_the_selected_frames(population):
     dff = population.dff
-    one = cluster_cells(dff, FPS, section=(2000, 8000), n_clusters=3)
-    np.testing.assert_allclose(one.features, cluster_cells(dff[:, 2000:8000], FPS, n_clusters=3).features)
+    one = cluster_cells(dff, fps=FPS, section=(2000, 8000), params=CellClusteringParams(n_clusters=3))
+    np.testing.assert_allclose(one.features, cluster_cells(dff[:, 2000:8000], fps=FPS,
+                                                           params=CellClusteringParams(n_clusters=3)).features)
     windows = [(0, 3000), (6000, 9000)]
-    two = cluster_cells(dff, FPS, section=windows, n_clusters=3)
+    two = cluster_cells(dff, fps=FPS, section=windows, params=CellClusteringParams(n_clusters=3))
     joined = np.concatenate([dff[:, 0:3000], dff[:, 6000:9000]], axis=1)
-    np.testing.assert_allclose(two.features, cluster_cells(joined, FPS, n_clusters=3).features)
+    np.testing.assert_allclose(two.features, cluster_cells(joined, fps=FPS,
+                                                           params=CellClusteringParams(n_clusters=3)).features)
     assert adjusted_rand_index(population.labels, two.labels) >= 0.8
 
 
@@ -206,7 +210,7 @@ def test_section_in_which_a_cell_is_silent():
     sim = simulate_cell_classes(seed=4)
     dff = sim.dff.copy()
     dff[5, :3000] = 0.0
-    result = cluster_cells(dff, FPS, section=(0, 3000), n_clusters=3)
+    result = cluster_cells(dff, fps=FPS, section=(0, 3000), params=CellClusteringParams(n_clusters=3))
     assert result.excluded.to_dict("list") == {"cell": [5], "reason": ["silent"]}
 
 
@@ -214,19 +218,20 @@ def test_filtered_signal_keeps_calcium_at_spikes(population):
     calcium, spikes = population.calcium, population.spikes
     filtered = spike_filtered(calcium, spikes)
     np.testing.assert_array_equal(filtered, np.where(spikes > 0, calcium, 0))
-    result = cluster_cells(calcium, FPS, signal="filtered", spikes=spikes, n_clusters=3)
-    direct = cluster_cells(filtered, FPS, n_clusters=3)
+    result = cluster_cells(calcium, fps=FPS, spikes=spikes,
+                           params=CellClusteringParams(signal="filtered", n_clusters=3))
+    direct = cluster_cells(filtered, fps=FPS, params=CellClusteringParams(n_clusters=3))
     np.testing.assert_allclose(result.features, direct.features)
     with pytest.raises(ValueError, match="spikes are needed with signal 'filtered'"):
-        cluster_cells(calcium, FPS, signal="filtered")
+        cluster_cells(calcium, fps=FPS, params=CellClusteringParams(signal="filtered"))
     with pytest.raises(ValueError, match="spikes are needed with signal 'filtered'"):
-        cluster_cells(calcium, FPS, spikes=spikes)
+        cluster_cells(calcium, fps=FPS, spikes=spikes)
 
 
 # --- cells: bad input -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
+@pytest.mark.parametrize(("fields", "message"), [
     ({"metric": "cosine", "scale": "power"}, r"method 'ward' needs metric 'euclidean'"),
     ({"metric": "cosine", "method": "average"}, r"metric 'cosine' needs scale 'power'"),
     ({"n_clusters": 3, "threshold": 1.0}, r"n_clusters or threshold, not both"),
@@ -234,35 +239,41 @@ def test_filtered_signal_keeps_calcium_at_spikes(population):
     ({"metric": "manhattan"}, r"metric must be one of"),
     ({"method": "centroid"}, r"method must be one of"),
     ({"n_clusters": 0}, r"n_clusters must be an integer >= 1"),
-    ({"segment": 10}, r"unknown CellClusteringParams parameter\(s\) \['segment'\]"),
+])
+def test_bad_parameters_raise_clear_errors(fields, message):
+    with pytest.raises(ValueError, match=message):
+        CellClusteringParams(**fields)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
     ({"exclude": [99]}, r"exclude names cells that are not in cell_ids: \[99\]"),
     ({"section": (100, 50)}, r"section windows must be \(start, stop\)"),
     ({"section": [(0, 100), (11000, 13000)]}, r"section windows must be"),
     ({"cell_ids": [1] * 30}, r"cell_ids must be 30 distinct integers"),
 ])
-def test_bad_parameters_raise_clear_errors(population, kwargs, message):
+def test_bad_cells_and_sections_raise_clear_errors(population, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        cluster_cells(population.dff, FPS, **kwargs)
+        cluster_cells(population.dff, fps=FPS, **kwargs)
 
 
 def test_bad_traces_raise_clear_errors(population):
     dff = population.dff.copy()
     dff[4, 100] = np.nan
     with pytest.raises(ValueError, match=r"rows \[4\] contain NaN or infinite values"):
-        cluster_cells(dff, FPS)
+        cluster_cells(dff, fps=FPS)
     with pytest.raises(ValueError, match="2-D"):
-        cluster_cells(population.dff[0], FPS)
+        cluster_cells(population.dff[0], fps=FPS)
     with pytest.raises(ValueError, match="fps must be a finite number > 0"):
-        cluster_cells(population.dff, 0)
+        cluster_cells(population.dff, fps=0)
     with pytest.raises(ValueError, match="fewer than 2 cells left to cluster: 29 outliers and 0 silent"):
-        cluster_cells(population.dff, FPS, exclude=range(1, 30))
+        cluster_cells(population.dff, fps=FPS, exclude=range(1, 30))
     two_silent = np.concatenate([population.dff[:1], np.zeros((2, population.dff.shape[1]), np.float32)])
     with pytest.raises(ValueError, match="fewer than 2 cells left to cluster: 0 outliers and 2 silent"):
-        cluster_cells(two_silent, FPS)
+        cluster_cells(two_silent, fps=FPS)
 
 
 def test_cut_linkage_checks_its_input(population):
-    stored = cluster_cells(population.dff, FPS, n_clusters=3)
+    stored = cluster_cells(population.dff, fps=FPS, params=CellClusteringParams(n_clusters=3))
     with pytest.raises(ValueError, match="linkage must be a SciPy linkage matrix"):
         cut_linkage(stored.linkage[:, :3], stored.distances, n_clusters=2)
     with pytest.raises(ValueError, match="distances must be condensed for 30 observations"):
@@ -315,14 +326,14 @@ def test_normalization_instructions_are_validated(instructions, message):
                                                 ("correlation", "average")])
 def test_event_shapes_are_recovered_after_normalisation(seed, metric, method):
     sim = simulate_event_shapes(seed=seed)
-    result = cluster_events(sim.traces, metric=metric, method=method, n_clusters=3)
+    result = cluster_events(sim.traces, params=EventClusteringParams(metric=metric, method=method, n_clusters=3))
     assert adjusted_rand_index(sim.labels, result.labels) >= 0.8
     assert result.traces.shape == (60, max(trace.size for trace in sim.traces))
 
 
 def test_event_clustering_without_normalisation_sorts_by_amplitude(events):
-    normalised = cluster_events(events.traces, n_clusters=3)
-    raw = cluster_events(events.traces, normalize=[], n_clusters=3)
+    normalised = cluster_events(events.traces, params=EventClusteringParams(n_clusters=3))
+    raw = cluster_events(events.traces, params=EventClusteringParams(normalize=[], n_clusters=3))
     assert adjusted_rand_index(events.labels, raw.labels) < 0.5 < adjusted_rand_index(events.labels,
                                                                                        normalised.labels)
 
@@ -331,7 +342,8 @@ def test_event_cut_of_the_stored_linkage_equals_clustering_again(events):
     stored = cluster_events(events.traces)
     for k in (2, 3, 4):
         cut = cut_linkage(stored.linkage, stored.distances, n_clusters=k)
-        np.testing.assert_array_equal(cut.labels, cluster_events(events.traces, n_clusters=k).labels)
+        again = cluster_events(events.traces, params=EventClusteringParams(n_clusters=k))
+        np.testing.assert_array_equal(cut.labels, again.labels)
     np.testing.assert_array_equal(stored.leaves, leaves_list(stored.linkage))
 
 
@@ -366,7 +378,7 @@ def test_enforce_length_pads_and_truncates():
 def test_correlation_refuses_constant_events():
     with pytest.raises(ValueError, match=r"events \[1\] are constant after normalisation"):
         cluster_events([np.array([0.0, 1.0, 0.5]), np.array([2.0, 2.0]), np.array([0.0, 2.0, 1.0])],
-                       metric="correlation", length="shortest")
+                       params=EventClusteringParams(metric="correlation", length="shortest"))
 
 
 def test_counts_per_cluster_per_group():
@@ -389,7 +401,7 @@ def test_counts_per_cluster_per_group():
 
 
 def test_counts_per_cluster_of_clustered_conditions(events):
-    result = cluster_events(events.traces, n_clusters=3)
+    result = cluster_events(events.traces, params=EventClusteringParams(n_clusters=3))
     groups = np.where(np.arange(60) % 2 == 0, "a", "b")
     counts = counts_per_cluster(result.labels, groups)
     assert counts.to_numpy().sum() == 60 and counts.shape == (3, 2)
@@ -400,12 +412,12 @@ def test_dtw_without_tslearn_names_the_package(monkeypatch, events):
     monkeypatch.setitem(sys.modules, "tslearn", None)
     monkeypatch.setitem(sys.modules, "tslearn.metrics", None)
     with pytest.raises(ImportError, match="optional package tslearn"):
-        cluster_events(events.traces, metric="dtw", n_clusters=3)
+        cluster_events(events.traces, params=EventClusteringParams(metric="dtw", n_clusters=3))
 
 
 def test_dtw_with_tslearn_recovers_shapes(events):
     pytest.importorskip("tslearn")
-    result = cluster_events(events.traces, metric="dtw", n_clusters=3)
+    result = cluster_events(events.traces, params=EventClusteringParams(metric="dtw", n_clusters=3))
     assert adjusted_rand_index(events.labels, result.labels) >= 0.8
     equal = enforce_length(events.traces[:3])
     assert event_distances(equal, metric="dtw").shape == (3,)

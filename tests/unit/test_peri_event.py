@@ -15,6 +15,7 @@ from element_calcium.compute.events import (
     threshold_crossings,
     transient_frames,
 )
+from element_calcium.compute.params import PeriEventParams
 from element_calcium.simulate import simulate_traces
 
 FPS = 20.0
@@ -37,7 +38,8 @@ def lever():
 @pytest.fixture(scope="module")
 def responses(lever):
     sim, times = lever
-    return response_statistics(sim.dff, times, sim.timestamps, pre_s=2.0, post_s=3.0, response_end_s=1.5)
+    return response_statistics(sim.dff, times, sim.timestamps,
+                               params=PeriEventParams(pre_s=2.0, post_s=3.0, response_end_s=1.5))
 
 
 def test_locked_cell_responds_at_the_right_lag(lever, responses):
@@ -45,7 +47,7 @@ def test_locked_cell_responds_at_the_right_lag(lever, responses):
     locked = responses.iloc[0]
     assert locked["p_value"] < 0.01 and locked["z_score"] > 3 and locked["delta"] > 0.2
     assert locked["n_trials"] == 60
-    windows = peri_event_windows(sim.dff, times, sim.timestamps, pre_s=2.0, post_s=3.0)
+    windows = peri_event_windows(sim.dff, times, sim.timestamps, params=PeriEventParams(pre_s=2.0, post_s=3.0))
     assert windows.windows.shape == (60, 1 + N_UNRELATED, 101)
     average = windows.windows[:, 0].mean(axis=0)
     peak_time = windows.times[np.argmax(average)]
@@ -56,10 +58,10 @@ def test_locked_cell_responds_at_the_right_lag(lever, responses):
 
 def test_transient_raster_peaks_at_the_lag(lever):
     sim, times = lever
-    table = detect_transients(sim.dff[:1], FPS)
+    table = detect_transients(sim.dff[:1], fps=FPS)
     raster = event_raster(transient_frames(table, n_cells=1), n_frames=N_FRAMES)
-    windows = peri_event_windows(raster, times, sim.timestamps, pre_s=2.0, post_s=3.0, raster=True,
-                                 resample_ms=100.0)
+    windows = peri_event_windows(raster, times, sim.timestamps, raster=True,
+                                 params=PeriEventParams(pre_s=2.0, post_s=3.0, resample_ms=100.0))
     counts = windows.windows[:, 0].sum(axis=0)
     assert windows.times[np.argmax(counts)] == pytest.approx(LAG_S, abs=0.1)
     near = np.abs(windows.times - LAG_S) < 0.25
@@ -78,19 +80,22 @@ def test_unrelated_cells_are_not_significant(responses):
 def test_p_value_alternatives_and_reproducibility(lever):
     sim, times = lever
     rows = sim.dff[:2]
-    greater = response_statistics(rows, times, sim.timestamps, response_end_s=1.5, alternative="greater")
-    less = response_statistics(rows, times, sim.timestamps, response_end_s=1.5, alternative="less")
+    greater = response_statistics(rows, times, sim.timestamps,
+                                  params=PeriEventParams(response_end_s=1.5, alternative="greater"))
+    less = response_statistics(rows, times, sim.timestamps,
+                               params=PeriEventParams(response_end_s=1.5, alternative="less"))
     assert greater["p_value"].iloc[0] < 0.01 and less["p_value"].iloc[0] > 0.99
-    again = response_statistics(rows, times, sim.timestamps, response_end_s=1.5, alternative="greater")
+    again = response_statistics(rows, times, sim.timestamps,
+                                params=PeriEventParams(response_end_s=1.5, alternative="greater"))
     np.testing.assert_array_equal(greater["p_value"], again["p_value"])
-    few = response_statistics(rows, times, sim.timestamps, response_end_s=1.5, n_shuffles=99)
+    few = response_statistics(rows, times, sim.timestamps, params=PeriEventParams(response_end_s=1.5, n_shuffles=99))
     assert few["p_value"].iloc[0] == pytest.approx(0.01)  # the smallest p with 99 shuffles
 
 
 def test_mean_response_matches_the_windows(lever):
     sim, times = lever
-    stats = response_statistics(sim.dff[:3], times, sim.timestamps, pre_s=1.0, response_start_s=0.5,
-                                response_end_s=1.0)
+    stats = response_statistics(sim.dff[:3], times, sim.timestamps,
+                                params=PeriEventParams(pre_s=1.0, response_start_s=0.5, response_end_s=1.0))
     frames = nearest_frames(times, sim.timestamps)
     response = np.stack([sim.dff[:3, f + 10 : f + 20].mean(axis=1) for f in frames]).mean(axis=0)
     baseline = np.stack([sim.dff[:3, f - 20 : f].mean(axis=1) for f in frames]).mean(axis=0)
@@ -102,29 +107,31 @@ def test_events_near_the_edges_are_left_out_of_statistics_and_padded_with_nan():
     traces = np.random.default_rng(0).normal(size=(2, 1000))
     stamps = np.arange(1000) / FPS
     events = np.array([0.5, 20.0, 49.5])
-    stats = response_statistics(traces, events, stamps, pre_s=1.0, post_s=2.0, n_shuffles=50)
+    stats = response_statistics(traces, events, stamps, params=PeriEventParams(pre_s=1.0, post_s=2.0, n_shuffles=50))
     assert (stats["n_trials"] == 1).all()
-    windows = peri_event_windows(traces, events, stamps, pre_s=1.0, post_s=2.0)
+    windows = peri_event_windows(traces, events, stamps, params=PeriEventParams(pre_s=1.0, post_s=2.0))
     assert np.isnan(windows.windows[0, :, :10]).all() and not np.isnan(windows.windows[0, :, 10:]).any()
     assert not np.isnan(windows.windows[1]).any()
     assert np.isnan(windows.windows[2, :, 31:]).all()
     with pytest.raises(ValueError, match="no event has its baseline and response windows"):
-        response_statistics(traces, events[[0]], stamps, pre_s=1.0, post_s=2.0)
+        response_statistics(traces, events[[0]], stamps, params=PeriEventParams(pre_s=1.0, post_s=2.0))
 
 
 def test_resampled_windows_interpolate_between_frames():
     stamps = np.arange(2000) / FPS
     traces = np.vstack([stamps * 2.0, np.sin(stamps)])  # a line and a smooth curve
     events = np.array([10.0, 33.3, 70.025])
-    windows = peri_event_windows(traces, events, stamps, pre_s=1.0, post_s=2.0, resample_ms=10.0)
+    windows = peri_event_windows(traces, events, stamps,
+                                 params=PeriEventParams(pre_s=1.0, post_s=2.0, resample_ms=10.0))
     np.testing.assert_allclose(windows.times[[0, 100, -1]], [-1.0, 0.0, 2.0], atol=1e-9)
     expected = 2.0 * (events[:, None] + windows.times[None, :])
     np.testing.assert_allclose(windows.windows[:, 0], expected, rtol=1e-5)
     curve = np.sin(events[:, None] + windows.times[None, :])
     np.testing.assert_allclose(windows.windows[:, 1], curve, atol=2e-3)
     on_frames = np.array([10.0, 20.0])  # events on frame times: resampling at the frame interval changes nothing
-    native = peri_event_windows(traces, on_frames, stamps, pre_s=1.0, post_s=2.0)
-    resampled = peri_event_windows(traces, on_frames, stamps, pre_s=1.0, post_s=2.0, resample_ms=50.0)
+    native = peri_event_windows(traces, on_frames, stamps, params=PeriEventParams(pre_s=1.0, post_s=2.0))
+    resampled = peri_event_windows(traces, on_frames, stamps,
+                                   params=PeriEventParams(pre_s=1.0, post_s=2.0, resample_ms=50.0))
     np.testing.assert_allclose(resampled.windows, native.windows, rtol=1e-5, atol=1e-5)
 
 
@@ -132,8 +139,8 @@ def test_resampled_raster_counts_every_onset_once():
     stamps = np.arange(600) / FPS
     raster = np.zeros((1, 600), np.uint8)
     raster[0, [205, 206, 230, 238, 280]] = 1  # 280 (14 s) lies after the window
-    windows = peri_event_windows(raster, [10.0], stamps, pre_s=1.0, post_s=2.0, resample_ms=250.0,
-                                 raster=True)
+    windows = peri_event_windows(raster, [10.0], stamps, raster=True,
+                                 params=PeriEventParams(pre_s=1.0, post_s=2.0, resample_ms=250.0))
     assert windows.windows.sum() == 4
     assert windows.windows[0, 0, list(windows.times).index(0.25)] == 2  # frames 205, 206 at 10.25, 10.30 s
 
@@ -166,15 +173,13 @@ def test_bad_windows_and_traces():
     stamps = np.arange(100) / FPS
     traces = np.zeros((2, 100))
     with pytest.raises(ValueError, match="pre_s \\+ post_s = 6.0 s must be shorter than the recording"):
-        peri_event_windows(traces, [2.0], stamps, pre_s=1.0, post_s=5.0)
+        peri_event_windows(traces, [2.0], stamps, params=PeriEventParams(pre_s=1.0, post_s=5.0))
     with pytest.raises(ValueError, match="traces has 99 frames but timestamps has 100"):
-        peri_event_windows(traces[:, :99], [2.0], stamps, pre_s=1.0, post_s=1.0)
+        peri_event_windows(traces[:, :99], [2.0], stamps, params=PeriEventParams(pre_s=1.0, post_s=1.0))
     with pytest.raises(ValueError, match="timestamps must be strictly increasing"):
-        peri_event_windows(traces, [2.0], stamps[::-1], pre_s=1.0, post_s=1.0)
-    with pytest.raises(ValueError, match="unknown peri-event parameter"):
-        peri_event_windows(traces, [2.0], stamps, pre_s=1.0, post_s=1.0, window=3)
+        peri_event_windows(traces, [2.0], stamps[::-1], params=PeriEventParams(pre_s=1.0, post_s=1.0))
     with pytest.raises(ValueError, match="params peri_event.response_start_s and response_end_s"):
-        response_statistics(traces, [2.0], stamps, pre_s=1.0, post_s=1.0, response_end_s=1.5)
+        response_statistics(traces, [2.0], stamps, params=PeriEventParams(pre_s=1.0, post_s=1.0, response_end_s=1.5))
 
 
 def test_threshold_crossings_of_a_ttl_channel():

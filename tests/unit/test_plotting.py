@@ -208,14 +208,28 @@ def path_length(points, order):
     return np.linalg.norm(np.diff(points[order], axis=0), axis=1).sum()
 
 
-def test_nn_sort_walks_neighbours():
+def test_nn_walk_order_walks_neighbours():
     points = np.random.default_rng(7).uniform(0, 500, size=(200, 2))
-    order = plotting.nn_sort(points)
+    order = plotting.nn_walk_order(points)
     assert np.array_equal(np.sort(order), np.arange(200))
     assert order[0] == np.argmin(points.sum(axis=1))
     assert path_length(points, order) < 0.5 * path_length(points, np.arange(200))
     line = np.column_stack([np.zeros(8), np.array([3.0, 0.0, 7.0, 1.0, 6.0, 2.0, 5.0, 4.0])])
-    assert np.array_equal(line[plotting.nn_sort(line), 1], np.arange(8.0))
+    assert np.array_equal(line[plotting.nn_walk_order(line), 1], np.arange(8.0))
+    assert plotting.nn_walk_order(np.empty((0, 2))).size == 0
+    with pytest.raises(ValueError, match="centroids"):
+        plotting.nn_walk_order(np.zeros((4, 3)))
+
+
+def test_nn_sort_gives_each_cells_place_in_the_walk_as_minian():
+    """minian's NNsort: start at the smallest height + width, step to the nearest unvisited cell; the
+    result holds, for each cell, the step at which it is visited. Here the walk is 1 (0, 0) -> 2 (0, 5)
+    -> 0 (10, 10) -> 3 (20, 20), so the places are 2, 0, 1, 3."""
+    centroids = np.array([[10.0, 10.0], [0.0, 0.0], [0.0, 5.0], [20.0, 20.0]])
+    assert plotting.nn_walk_order(centroids).tolist() == [1, 2, 0, 3]
+    assert plotting.nn_sort(centroids).tolist() == [2, 0, 1, 3]
+    points = np.random.default_rng(8).uniform(0, 100, size=(50, 2))
+    assert np.array_equal(np.argsort(plotting.nn_sort(points)), plotting.nn_walk_order(points))
     assert plotting.nn_sort(np.empty((0, 2))).size == 0
     with pytest.raises(ValueError, match="centroids"):
         plotting.nn_sort(np.zeros((4, 3)))
@@ -396,17 +410,69 @@ def test_write_video_failure_leaves_nothing(tmp_path, movie):
 
 def test_four_panel_frames(tmp_path, sim, movie, footprints):
     panels = list(plotting.four_panel_frames(movie, sim.chunks(7), footprints, sim.truth.calcium,
-                                             chunk_frames=4))
+                                             chunk_frames=4, labels=False, min_panel_height=1))
     frames = np.concatenate(panels)
-    assert frames.shape == (30, 33, 4 * 47) and frames.dtype == np.uint8
-    raw, corrected, reconstructed, _ = np.split(frames, 4, axis=2)
+    assert frames.shape == (30, 2 * 33, 2 * 47) and frames.dtype == np.uint8
+    (raw, corrected), (_, reconstructed) = (np.split(half, 2, axis=2) for half in np.split(frames, 2, axis=1))
     assert np.array_equal(raw, corrected)  # same movie, shared limits
     cover = sim.truth.footprints.max(axis=2)
     active = reconstructed.mean(axis=0)
     assert active[cover > 0.5].mean() > 3 * active[cover <= 0.5].mean()
     assert reconstructed[:, cover == 0].max() == 0 and reconstructed.max() > 200
     path = plotting.write_video(iter(panels), tmp_path / "review.mp4", fps=FPS, norm=False)
-    assert read_video(path).shape == (30, 34, 188)
+    assert read_video(path).shape == (30, 66, 94)
+
+
+def test_four_panel_frames_are_enlarged_labelled_and_time_stamped(sim, movie, footprints):
+    plain = np.concatenate(list(plotting.four_panel_frames(movie, movie, footprints, sim.truth.calcium,
+                                                           labels=False)))
+    factor = -(-240 // 33)  # the smallest whole factor making a 33-pixel panel at least 240 pixels high
+    assert plain.shape == (30, 2 * factor * 33, 2 * factor * 47)
+    small = np.concatenate(list(plotting.four_panel_frames(movie, movie, footprints, sim.truth.calcium,
+                                                           labels=False, min_panel_height=1)))
+    assert np.array_equal(plain, small.repeat(factor, axis=1).repeat(factor, axis=2))
+    labelled = np.concatenate(list(plotting.four_panel_frames(movie, movie, footprints, sim.truth.calcium,
+                                                              fps=FPS)))
+    changed = labelled != plain
+    height, width = factor * 33, factor * 47
+    for top, left in ((0, 0), (0, width), (height, 0), (height, width)):  # each panel's name, top left
+        assert changed[:, top : top + height // 4, left : left + width // 2].any()
+    flat = np.full((2, 4, 6), 40.0, np.float32)
+    still = np.concatenate(list(plotting.four_panel_frames(flat, flat, np.zeros((24, 1)), np.zeros((1, 2)),
+                                                           fps=FPS)))
+    rows, columns = np.nonzero(still[0] != still[1])  # only the time stamp differs between the two frames
+    assert rows.size and rows.min() > 240 // 2 and rows.max() < 240 and columns.max() < 360  # raw, bottom
+
+
+def test_four_panel_reconstruction_is_scaled_by_least_squares_and_gain_brightens():
+    """corrected = background + 2.5 A.C exactly: the least-squares scale is 2.5 and the residual is flat."""
+    rng = np.random.default_rng(0)
+    footprint = np.zeros((4, 6, 2))
+    footprint[1:3, 1:3, 0] = 1.0
+    footprint[2:4, 3:6, 1] = 0.5
+    calcium = rng.uniform(0.0, 10.0, size=(2, 20))
+    background = rng.uniform(50.0, 60.0, size=(4, 6))
+    reconstruction = np.einsum("hwn,nt->thw", footprint, calcium)
+    movie = (background + 2.5 * reconstruction).astype(np.float32)
+    matrix = footprint.reshape(24, 2)
+
+    def residual(**options):
+        frames = np.concatenate(list(plotting.four_panel_frames(movie, movie, matrix, calcium, labels=False,
+                                                                min_panel_height=1, residual_limits=(-5, 15),
+                                                                **options)))
+        return frames[:, 4:, :6]
+
+    assert (residual() == 64).all()  # fitted: nothing left, the grey level of 0 in -5..15
+    assert (residual(background=background) == 64).all()
+    assert np.ptp(residual(scale=1.0)) > 100  # the unscaled reconstruction leaves the cells behind
+    flat = np.full((3, 4, 6), 40.0, np.float32)
+    quiet = np.zeros((2, 3))
+    brightness = {gain: np.concatenate(list(plotting.four_panel_frames(
+        flat, flat, matrix, quiet, gain=gain, movie_limits=(0, 100), labels=False, min_panel_height=1)))[0, 0, 0]
+        for gain in (1.0, 2.0, 4.0)}
+    assert brightness == {1.0: 102, 2.0: 204, 4.0: 255}  # 40 of 0..100 is 102 of 255; doubled; clipped
+    with pytest.raises(ValueError, match="gain must be a finite number > 0"):
+        plotting.four_panel_frames(flat, flat, matrix, quiet, gain=0)
 
 
 def test_four_panel_frames_rejects_mismatches(sim, movie, footprints):

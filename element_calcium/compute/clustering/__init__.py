@@ -1,6 +1,6 @@
 """Hierarchical clustering of cells by the power spectrum of their activity, and of events by their shape.
 
-Cells (`cluster_cells`; parameters: the fields of `element_calcium.compute.params.CellClusteringParams`):
+Cells (`cluster_cells`; ``params``: a `element_calcium.compute.params.CellClusteringParams`):
 
 - Signal: the traces as given (C or dF/F), or with ``signal="filtered"`` C kept only at frames where the
   deconvolved spikes S are positive: C x normalised S, S normalised to 1 where positive and 0 elsewhere
@@ -17,7 +17,7 @@ Cells (`cluster_cells`; parameters: the fields of `element_calcium.compute.param
 - Tree: `scipy.cluster.hierarchy.linkage` of the condensed ``metric`` distances between the clustered cells'
   features (observation i is ``included[i]``).
 
-Events (`cluster_events`; parameters: the fields of `EventClusteringParams`): normalised, brought to one length
+Events (`cluster_events`; ``params``: an `EventClusteringParams`): normalised, brought to one length
 and compared as defined in ``_events``, then the same tree and cuts.
 
 Cuts (`cut_linkage`, the same for cells and events): ``n_clusters`` -> at most that many clusters

@@ -13,7 +13,7 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import pdist
 
 from element_calcium.compute import _checks
-from element_calcium.compute.clustering._tree import cut_linkage, leaf_order, params_of
+from element_calcium.compute.clustering._tree import cut_linkage, leaf_order
 from element_calcium.compute.params import CellClusteringParams
 
 _BLOCK_CELLS = 64  # cells whose spectra are taken together; bounds memory to a few 64 x T arrays
@@ -168,7 +168,8 @@ def _scaled(power: np.ndarray, scale: str) -> np.ndarray:
     return np.log10(np.maximum(power, floor if floor > 0 else np.finfo(np.float64).tiny))
 
 
-def cluster_cells(traces, fps, *, spikes=None, cell_ids=None, exclude=(), section=None, **params) -> CellClusters:
+def cluster_cells(traces, *, fps: float, spikes=None, cell_ids=None, exclude=(), section=None,
+                  params: CellClusteringParams = CellClusteringParams()) -> CellClusters:
     """Cells clustered by the power spectrum of their activity (see the module notes).
 
     Args:
@@ -178,7 +179,8 @@ def cluster_cells(traces, fps, *, spikes=None, cell_ids=None, exclude=(), sectio
         cell_ids: (N,) distinct integer id of each row; default 0..N-1.
         exclude: ids of outlier cells, left out of the clustering.
         section: a window (start, stop) of frames, or a list of windows, whose frames are used; None: all.
-        **params: fields of `CellClusteringParams` (psd, metric, method, n_clusters, threshold, ...).
+        params: the clustering parameters (signal, psd, segment_s, max_freq_hz, scale, metric, method, and the
+            cut: n_clusters, threshold or max_clusters; silent_fraction).
 
     Returns:
         `CellClusters`.
@@ -187,26 +189,25 @@ def cluster_cells(traces, fps, *, spikes=None, cell_ids=None, exclude=(), sectio
         ValueError: bad shapes, NaN or infinite values, bad parameters, unknown excluded ids, bad sections,
             or fewer than 2 cells left to cluster.
     """
-    settings = params_of(CellClusteringParams, params)
     array = _check_traces(traces)
-    if (spikes is not None) != (settings.signal == "filtered"):
+    if (spikes is not None) != (params.signal == "filtered"):
         raise ValueError("spikes are needed with signal 'filtered', and only then")
     if spikes is not None:
         array = spike_filtered(array, spikes)
     ids = _cell_ids(cell_ids, array.shape[0])
     used = array if section is None else array[:, _frames(section, array.shape[1])]
-    frequencies, power = power_spectra(used, fps, psd=settings.psd, segment_s=settings.segment_s,
-                                       max_freq_hz=settings.max_freq_hz)
-    reasons = _exclusions(ids, exclude, np.ptp(used, axis=1) == 0, power.sum(axis=1), settings.silent_fraction)
+    frequencies, power = power_spectra(used, fps, psd=params.psd, segment_s=params.segment_s,
+                                       max_freq_hz=params.max_freq_hz)
+    reasons = _exclusions(ids, exclude, np.ptp(used, axis=1) == 0, power.sum(axis=1), params.silent_fraction)
     keep = reasons == ""
     if keep.sum() < 2:
         raise ValueError(f"fewer than 2 cells left to cluster: {(reasons == 'outlier').sum()} outliers and "
                          f"{(reasons == 'silent').sum()} silent cells of {ids.size}")
-    features = _scaled(power[keep], settings.scale)
-    distances = feature_distances(features, metric=settings.metric)
-    linkage = hierarchy.linkage(distances, method=settings.method)
-    cut = cut_linkage(linkage, distances, n_clusters=settings.n_clusters, threshold=settings.threshold,
-                      max_clusters=settings.max_clusters)
+    features = _scaled(power[keep], params.scale)
+    distances = feature_distances(features, metric=params.metric)
+    linkage = hierarchy.linkage(distances, method=params.method)
+    cut = cut_linkage(linkage, distances, n_clusters=params.n_clusters, threshold=params.threshold,
+                      max_clusters=params.max_clusters)
     labels = np.full(ids.size, -1, dtype=np.int64)
     labels[keep] = cut.labels
     excluded = pd.DataFrame({"cell": ids[~keep], "reason": reasons[~keep].astype(object)})

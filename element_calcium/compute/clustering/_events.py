@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import pdist, squareform
 
-from element_calcium.compute.clustering._tree import cut_linkage, leaf_order, params_of
+from element_calcium.compute.clustering._tree import cut_linkage, leaf_order
 from element_calcium.compute.params import LENGTH_RULES, PAD_MODES, EventClusteringParams, normalization_steps
 
 COUNT_NORMALIZATIONS = ("group", "cluster", "total")
@@ -197,12 +197,13 @@ class EventClusters:
     silhouette: float
 
 
-def cluster_events(traces, **params) -> EventClusters:
+def cluster_events(traces, *, params: EventClusteringParams = EventClusteringParams()) -> EventClusters:
     """Events clustered by shape (see the module notes and ``_events``).
 
     Args:
         traces: E >= 2 1-D event traces of any lengths (e.g. dF/F from start to end of each transient).
-        **params: fields of `EventClusteringParams` (normalize, length, pad_mode, metric, method, ...).
+        params: the clustering parameters (normalize, length, pad_mode, pad_value, metric, method, and the cut:
+            n_clusters, threshold or max_clusters).
 
     Returns:
         `EventClusters`.
@@ -212,12 +213,11 @@ def cluster_events(traces, **params) -> EventClusters:
             with metric ``"correlation"``.
         ImportError: metric ``"dtw"`` without the optional package tslearn.
     """
-    settings = params_of(EventClusteringParams, params)
-    events = enforce_length(normalize_events(traces, settings.normalize), length=settings.length,
-                            pad_mode=settings.pad_mode, pad_value=settings.pad_value)
-    distances = event_distances(events, metric=settings.metric)
-    linkage = hierarchy.linkage(distances, method=settings.method)
-    cut = cut_linkage(linkage, distances, n_clusters=settings.n_clusters, threshold=settings.threshold,
-                      max_clusters=settings.max_clusters)
+    events = enforce_length(normalize_events(traces, params.normalize), length=params.length,
+                            pad_mode=params.pad_mode, pad_value=params.pad_value)
+    distances = event_distances(events, metric=params.metric)
+    linkage = hierarchy.linkage(distances, method=params.method)
+    cut = cut_linkage(linkage, distances, n_clusters=params.n_clusters, threshold=params.threshold,
+                      max_clusters=params.max_clusters)
     return EventClusters(traces=events, distances=distances, linkage=linkage, leaves=leaf_order(linkage),
                          labels=cut.labels, n_clusters=cut.n_clusters, silhouette=cut.silhouette)

@@ -29,15 +29,6 @@ class ClusterCut:
     silhouette: float
 
 
-def params_of(kind, values: dict):
-    """A ``kind`` parameter dataclass from keyword arguments; unknown names raise ValueError."""
-    known = set(kind.__dataclass_fields__)
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown {kind.__name__} parameter(s) {unknown}; known: {sorted(known)}")
-    return kind(**values)
-
-
 def silhouette_score(distances, labels) -> float:
     """Mean silhouette of a flat clustering (see the module notes).
 

@@ -24,10 +24,12 @@ c_t = g1 c_{t-1} + g2 c_{t-2} + s_t, s_t >= 0, and c_{-1} = c_{-2} = 0 (so s_0 =
   over all pools, roots in [0, MAX_ROOT]) and the penalty and baseline, at most three rounds.
 - A trace that a constant baseline already explains within the noise (for instance a constant
   trace) has no activity: calcium and spikes are zeros.
+- AR model helpers (minian's): `construct_G` (G c = s), `convolve_ar` (c = G^-1 s) and `ar_pulse_response`.
 """
 
 from __future__ import annotations
 
+from element_calcium.compute.deconvolution._ar_model import ar_pulse_response, construct_G, convolve_ar
 from element_calcium.compute.deconvolution._deconvolve import (
     NOISE_METHODS,
     Deconvolved,
@@ -44,6 +46,9 @@ __all__ = [
     "NOISE_METHODS",
     "Deconvolved",
     "DeconvolvedTraces",
+    "ar_pulse_response",
+    "construct_G",
+    "convolve_ar",
     "deconvolve",
     "deconvolve_traces",
     "estimate_ar_coefficients",

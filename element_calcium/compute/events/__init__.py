@@ -13,8 +13,9 @@
 - Spatiotemporal events in a movie (astroCAST ``Detector`` style): `detect_spatial_events`, streamed
   chunk by chunk, on the CPU or a CUDA GPU; definitions in ``_spatial``.
 
-Frames are 0-based indices, times are seconds, dF/F is a fraction. Parameters are the fields of
-`element_calcium.compute.params.TransientParams` and `PeriEventParams`, passed as keyword arguments.
+Frames are 0-based indices, times are seconds, dF/F is a fraction. Parameters are passed as one object,
+``params``: a `element_calcium.compute.params.TransientParams` or `PeriEventParams` (defaults: the class's
+defaults), e.g. ``detect_transients(dff, fps=30.0, params=TransientParams(min_snr=2.5))``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from element_calcium.compute.events._alignment import (
     threshold_crossings,
 )
 from element_calcium.compute.events._curation import CURATION_MODES, curate_transients, measure_transients
+from element_calcium.compute.events._curation import merge_event_masks
 from element_calcium.compute.events._rates import (
     bin_data,
     event_raster,
@@ -46,6 +48,7 @@ from element_calcium.compute.events._transients import (
     detect_transients,
     transient_statistics,
 )
+from element_calcium.compute.events._transients import median_absolute_deviation, snr_per_frame
 
 __all__ = [
     "CURATION_MODES",
@@ -62,12 +65,15 @@ __all__ = [
     "firing_rates",
     "inter_event_intervals",
     "measure_transients",
+    "median_absolute_deviation",
+    "merge_event_masks",
     "nearest_frames",
     "normalize_firing_rates",
     "peri_event_windows",
     "peri_event_zscore",
     "response_statistics",
     "samples_to_frames",
+    "snr_per_frame",
     "threshold_crossings",
     "transient_frames",
     "transient_statistics",

@@ -35,9 +35,8 @@ import pandas as pd
 
 from element_calcium.compute.params import PeriEventParams
 
-__all__ = ["CROSSING_DIRECTIONS", "PeriEventWindows", "analog_to_frames", "nearest_frames", "peri_event_params",
-           "peri_event_windows", "peri_event_zscore", "response_statistics", "samples_to_frames",
-           "threshold_crossings"]
+__all__ = ["CROSSING_DIRECTIONS", "PeriEventWindows", "analog_to_frames", "nearest_frames", "peri_event_windows",
+           "peri_event_zscore", "response_statistics", "samples_to_frames", "threshold_crossings"]
 
 CROSSING_DIRECTIONS = ("rising", "falling", "both")
 RESPONSE_COLUMNS = ("cell", "n_trials", "baseline", "mean_response", "delta", "z_score", "p_value")
@@ -57,15 +56,6 @@ class PeriEventWindows:
     windows: np.ndarray
     times: np.ndarray
     event_frames: np.ndarray
-
-
-def peri_event_params(params: dict) -> PeriEventParams:
-    """`PeriEventParams` from keyword arguments; unknown names raise ValueError."""
-    known = set(PeriEventParams.__dataclass_fields__)
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"unknown peri-event parameter(s) {unknown}; known: {sorted(known)}")
-    return PeriEventParams(**params)
 
 
 def _times(values, name: str, *, min_size: int = 0) -> np.ndarray:
@@ -236,7 +226,8 @@ def _resampled_windows(array, stamps, events, dt: float, params: PeriEventParams
     return windows, times
 
 
-def peri_event_windows(traces, event_times, timestamps, *, raster: bool = False, **params) -> PeriEventWindows:
+def peri_event_windows(traces, event_times, timestamps, *, raster: bool = False,
+                       params: PeriEventParams = PeriEventParams()) -> PeriEventWindows:
     """Trial x cell x sample windows of ``traces`` around each event (see the module notes).
 
     Args:
@@ -245,17 +236,16 @@ def peri_event_windows(traces, event_times, timestamps, *, raster: bool = False,
         timestamps: (T,) strictly increasing frame times, seconds (``np.arange(T) / fps`` for a steady rate).
         raster: ``traces`` is an event raster: resampled windows count its events per interval instead
             of interpolating.
-        **params: `PeriEventParams` fields; pre_s, post_s and resample_ms are used here.
+        params: the peri-event parameters; pre_s, post_s and resample_ms are used here.
 
     Returns:
         `PeriEventWindows`; samples outside the recording are NaN.
     """
-    settings = peri_event_params(params)
-    array, stamps, events, frames, dt = _setup(traces, event_times, timestamps, settings)
-    if settings.resample_ms is None:
-        windows, times = _frame_windows(array, frames, dt, settings)
+    array, stamps, events, frames, dt = _setup(traces, event_times, timestamps, params)
+    if params.resample_ms is None:
+        windows, times = _frame_windows(array, frames, dt, params)
     else:
-        windows, times = _resampled_windows(array, stamps, events, dt, settings, raster)
+        windows, times = _resampled_windows(array, stamps, events, dt, params, raster)
     return PeriEventWindows(windows=windows, times=times, event_frames=frames)
 
 
@@ -312,14 +302,15 @@ def _response_frames(params: PeriEventParams, dt: float) -> tuple[int, int, int]
     return pre, start, max(start + 1, int(round(params.response_end_s / dt)))
 
 
-def response_statistics(traces, event_times, timestamps, **params) -> pd.DataFrame:
+def response_statistics(traces, event_times, timestamps, *,
+                        params: PeriEventParams = PeriEventParams()) -> pd.DataFrame:
     """Each cell's response to the events: mean response, z-score against the baseline, permutation p-value.
 
     Args:
         traces: (N, T) activity: dF/F, denoised C, deconvolved S or an event raster.
         event_times: (E,) strictly increasing event times, seconds, inside the recording.
         timestamps: (T,) strictly increasing frame times, seconds.
-        **params: `PeriEventParams` fields (pre_s is the baseline; response_start_s, response_end_s,
+        params: the peri-event parameters (pre_s is the baseline; response_start_s, response_end_s,
             n_shuffles, seed and alternative define the test).
 
     Returns:
@@ -331,9 +322,8 @@ def response_statistics(traces, event_times, timestamps, **params) -> pd.DataFra
         ValueError: bad times (see `nearest_frames`), a window longer than the recording, or no event
             whose windows fit inside it.
     """
-    settings = peri_event_params(params)
-    array, _, _, frames, dt = _setup(traces, event_times, timestamps, settings)
-    pre, start, stop = _response_frames(settings, dt)
+    array, _, _, frames, dt = _setup(traces, event_times, timestamps, params)
+    pre, start, stop = _response_frames(params, dt)
     baseline, response = _frame_statistics(array, pre, start, stop)
     positions = frames[(frames >= pre) & (frames <= array.shape[1] - stop)] - pre
     if positions.size == 0:
@@ -351,5 +341,5 @@ def response_statistics(traces, event_times, timestamps, **params) -> pd.DataFra
         "mean_response": mean_response,
         "delta": mean_response - mean_baseline,
         "z_score": z_score,
-        "p_value": _p_values(response - baseline, positions, pre + stop, settings),
+        "p_value": _p_values(response - baseline, positions, pre + stop, params),
     })

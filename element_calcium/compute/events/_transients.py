@@ -29,12 +29,18 @@ Definitions (all on frames, 0-based; ``w`` is the Savitzky-Golay window in frame
   w // 2 frames before the true rise.
 - onset: the frame of steepest rise (largest d) in start..peak, within a frame or two of the spike
   that caused a fast-rising transient. Inter-event intervals are taken between onsets.
-- amplitude: s[peak] - s[start], at least ``min_snr`` sigma[peak] (else not a transient); peak_dff:
-  s[peak]; snr: amplitude / sigma[peak].
+- amplitude: s[peak] - s[start], at least ``min_snr`` sigma[peak] (else not a transient); snr:
+  amplitude / sigma[peak].
+- peak_dff: the largest value of the unsmoothed dF/F over start..end, CalTrig's peak dF/F (its
+  ``get_average_peak_dff`` averages the maximum dF/F of each transient). The smoothed trace at the peak,
+  s[peak], is lower on noisy traces (the smoothing flattens the top); its mean per cell is
+  ``mean_peak_smoothed_dff`` in `transient_statistics`.
 - end: the first frame after the peak where s falls to s[start] + ``end_fraction`` * amplitude; else the
   frame before the next transient's start (or the last frame).
 - rise_s = (peak - start) / fps; decay_s = (end - peak) / fps; area = sum over start..end of
-  (s - s[start]) / fps, in dF/F seconds. All are measured on the smoothed trace.
+  (s - s[start]) / fps, in dF/F seconds. All but peak_dff are measured on the smoothed trace.
+- MAD (per cell): median |dF/F - median(dF/F)| / 0.6745, as CalTrig's ``get_mad``: for Gaussian noise it
+  estimates the standard deviation.
 """
 
 from __future__ import annotations
@@ -48,27 +54,18 @@ from element_calcium.compute import _checks
 from element_calcium.compute.dff import standardized_noise
 from element_calcium.compute.params import TransientParams
 
-__all__ = ["STATISTICS_COLUMNS", "TRANSIENT_COLUMNS", "detect_transients", "smooth_and_noise", "transient_params",
-           "transient_statistics"]
+__all__ = ["STATISTICS_COLUMNS", "TRANSIENT_COLUMNS", "detect_transients", "median_absolute_deviation", "range_max",
+           "smooth_and_noise", "snr_per_frame", "transient_statistics"]
 
 TRANSIENT_COLUMNS = ("cell", "start", "onset", "peak", "end", "peak_dff", "amplitude", "snr", "rise_s", "decay_s",
                      "area")
-STATISTICS_COLUMNS = ("cell", "n_transients", "rate_hz", "mean_iei_s", "mean_peak_dff", "mean_amplitude",
-                      "snr", "noise", "mad", "standardized_noise")
+STATISTICS_COLUMNS = ("cell", "n_transients", "rate_hz", "mean_iei_s", "mean_peak_dff", "mean_peak_smoothed_dff",
+                      "mean_amplitude", "snr", "noise", "mad", "standardized_noise")
 _BLOCK_CELLS = 64  # cells processed together; bounds memory to a few arrays of 64 x T
 _MEDIAN_TO_SIGMA = 0.6745  # median |x| of a standard normal
 _MEAN_TO_SIGMA = np.sqrt(2.0 / np.pi)  # mean |x| of a standard normal
 _RESOLUTION = float(np.finfo(np.float32).eps)  # relative spacing of float32 values
 _SMALLEST = float(np.finfo(np.float32).tiny)  # noise floor of an all-zero trace
-
-
-def transient_params(params: dict) -> TransientParams:
-    """`TransientParams` from keyword arguments; unknown names raise ValueError."""
-    known = set(TransientParams.__dataclass_fields__)
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"unknown transient parameter(s) {unknown}; known: {sorted(known)}")
-    return TransientParams(**params)
 
 
 def _window_frames(params: TransientParams, fps: float, n_frames: int) -> int:
@@ -159,6 +156,15 @@ def _steepest(derivative: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> 
     return frames[hits[first]]
 
 
+def range_max(row: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """(k,) float64 largest value of ``row`` over each frame range starts[k]..ends[k] (inclusive, non-empty)."""
+    if starts.size == 0:
+        return np.zeros(0)
+    _, frames = _segments(starts, ends + 1)
+    offsets = np.concatenate(([0], np.cumsum(ends + 1 - starts)[:-1]))
+    return np.maximum.reduceat(row[frames].astype(np.float64), offsets)
+
+
 def _candidate_peaks(smoothed, noise, run_end, window: int, params: TransientParams, fps: float) -> np.ndarray:
     """Peaks of one smoothed row that pass the prominence, width and rise tests."""
     width = params.min_width_s * fps
@@ -170,8 +176,9 @@ def _candidate_peaks(smoothed, noise, run_end, window: int, params: TransientPar
     return peaks[keep]
 
 
-def _cell_transients(smoothed, derivative, noise, run_end, run_start, window, params, fps) -> np.ndarray:
-    """(k, 10) start, onset, peak, end, peak_dff, amplitude, snr, rise_s, decay_s, area of one cell."""
+def _cell_transients(row, smoothed, derivative, noise, run_end, run_start, window, params, fps) -> np.ndarray:
+    """(k, 10) start, onset, peak, end, peak_dff, amplitude, snr, rise_s, decay_s, area of one cell (trace
+    ``row``)."""
     max_rise = max(1, int(round(params.max_rise_s * fps)))
     peaks = _candidate_peaks(smoothed, noise, run_end, window, params, fps)
     previous = np.concatenate(([-1], peaks[:-1]))
@@ -185,8 +192,8 @@ def _cell_transients(smoothed, derivative, noise, run_end, run_start, window, pa
     ends = np.maximum(_first_below(smoothed, peaks + 1, stops, base + params.end_fraction * amplitude), peaks)
     cumulative = np.concatenate(([0.0], np.cumsum(smoothed, dtype=np.float64)))
     area = (cumulative[ends + 1] - cumulative[starts] - (ends - starts + 1) * base) / fps
-    return np.column_stack([starts, onsets, peaks, ends, smoothed[peaks], amplitude, amplitude / noise[peaks],
-                            (peaks - starts) / fps, (ends - peaks) / fps, area])
+    return np.column_stack([starts, onsets, peaks, ends, range_max(row, starts, ends), amplitude,
+                            amplitude / noise[peaks], (peaks - starts) / fps, (ends - peaks) / fps, area])
 
 
 def _rise_runs(derivative: np.ndarray, noise: np.ndarray, threshold: float):
@@ -203,18 +210,18 @@ def _detect_block(rows: np.ndarray, fps: float, params: TransientParams) -> list
     window = _window_frames(params, fps, rows.shape[1])
     derivative_norm = float(np.linalg.norm(signal.savgol_coeffs(window, params.savgol_order, deriv=1)))
     run_end, run_start = _rise_runs(derivative, noise * derivative_norm, params.onset_threshold)
-    return [_cell_transients(smoothed[i], derivative[i], noise[i], run_end[i], run_start[i], window, params, fps)
-            for i in range(rows.shape[0])]
+    return [_cell_transients(rows[i], smoothed[i], derivative[i], noise[i], run_end[i], run_start[i], window, params,
+                             fps) for i in range(rows.shape[0])]
 
 
-def detect_transients(dff, fps, **params) -> pd.DataFrame:
+def detect_transients(dff, *, fps: float, params: TransientParams = TransientParams()) -> pd.DataFrame:
     """Calcium transients of every cell (see the module notes for the definitions).
 
     Args:
         dff: (N, T) dF/F (or denoised calcium) of N cells, finite; T at least the smoothing window.
         fps: frames per second, > 0.
-        **params: fields of `TransientParams` (savgol_window_s, savgol_order, noise_window_s,
-            noise_statistic, min_snr, onset_threshold, min_width_s, max_rise_s, end_fraction).
+        params: the detection parameters (smoothing window and order, noise window and statistic, min_snr,
+            onset_threshold, min_width_s, max_rise_s, end_fraction); the defaults suit GCaMP6f at 20-30 fps.
 
     Returns:
         One row per transient, ordered by cell then onset, with columns ``cell`` (row of ``dff``),
@@ -224,12 +231,11 @@ def detect_transients(dff, fps, **params) -> pd.DataFrame:
     """
     array = _checks.matrix(dff, "dff", finite=True)
     fps = _checks.fps(fps)
-    settings = transient_params(params)
     if array.shape[0]:
-        _window_frames(settings, fps, array.shape[1])
+        _window_frames(params, fps, array.shape[1])
     cells, found = [], []
     for first in range(0, array.shape[0], _BLOCK_CELLS):
-        for i, table in enumerate(_detect_block(array[first : first + _BLOCK_CELLS], fps, settings)):
+        for i, table in enumerate(_detect_block(array[first : first + _BLOCK_CELLS], fps, params)):
             cells.append(np.full(len(table), first + i, dtype=np.int64))
             found.append(table)
     return _table(np.concatenate(cells) if cells else np.zeros(0, np.int64),
@@ -242,59 +248,117 @@ def _table(cells: np.ndarray, values: np.ndarray) -> pd.DataFrame:
     return frame.astype({"start": np.int64, "onset": np.int64, "peak": np.int64, "end": np.int64})
 
 
-def _check_transients(transients, n_cells: int) -> pd.DataFrame:
+def _check_transients(transients, n_cells: int, n_frames: int) -> pd.DataFrame:
     if not isinstance(transients, pd.DataFrame):
         raise ValueError(f"transients must be a pandas DataFrame, got {type(transients).__name__}")
-    missing = sorted({"cell", "onset", "peak_dff", "amplitude"} - set(transients.columns))
+    missing = sorted({"cell", "onset", "peak", "peak_dff", "amplitude"} - set(transients.columns))
     if missing:
         raise ValueError(f"transients lacks column(s) {missing}")
     cells = transients["cell"].to_numpy()
     if cells.size and (cells.min() < 0 or cells.max() >= n_cells):
         raise ValueError(f"transients.cell must be in [0, {n_cells}) (rows of dff), got {cells.min()}..{cells.max()}")
+    peaks = transients["peak"].to_numpy()
+    if peaks.size and (peaks.min() < 0 or peaks.max() >= n_frames):
+        raise ValueError(f"transients.peak must be frames in [0, {n_frames}), got {peaks.min()}..{peaks.max()}")
     return transients
 
 
-def _cell_summaries(array: np.ndarray, fps: float, settings: TransientParams) -> dict[str, np.ndarray]:
-    """(N,) noise (mean sigma), peak SNR (max of smoothed / sigma, finite), MAD, standardized noise."""
+def median_absolute_deviation(dff) -> np.ndarray:
+    """(N,) CalTrig's MAD of each row of (N, T) dF/F: median |dF/F - median(dF/F)| / 0.6745 (dF/F).
+
+    Scaled so that it estimates the standard deviation of Gaussian noise (the unscaled median absolute
+    deviation is this times 0.6745).
+    """
+    rows = _checks.matrix(dff, "dff", finite=True)
+    return np.median(np.abs(rows - np.median(rows, axis=1, keepdims=True)), axis=1) / _MEDIAN_TO_SIGMA
+
+
+def _cell_summaries(array: np.ndarray, fps: float, settings: TransientParams, cells: np.ndarray,
+                    peaks: np.ndarray) -> dict[str, np.ndarray]:
+    """(N,) noise (mean sigma), peak SNR (max of smoothed / sigma, finite), MAD, standardized noise; and
+    ``peak_smoothed`` (len(peaks),): the smoothed trace at each transient's peak frame."""
     columns = {name: np.zeros(array.shape[0]) for name in ("snr", "noise", "mad", "standardized_noise")}
+    columns["peak_smoothed"] = np.zeros(peaks.size)
     for first in range(0, array.shape[0], _BLOCK_CELLS):
         rows = array[first : first + _BLOCK_CELLS].astype(np.float32)
         smoothed, _, sigma = smooth_and_noise(rows, fps, settings)
         block = slice(first, first + rows.shape[0])
+        mine = (cells >= first) & (cells < first + rows.shape[0])
+        columns["peak_smoothed"][mine] = smoothed[cells[mine] - first, peaks[mine]]
         columns["noise"][block] = sigma.mean(axis=1)
         columns["snr"][block] = (smoothed / sigma).max(axis=1)
-        columns["mad"][block] = np.median(np.abs(rows - np.median(rows, axis=1, keepdims=True)), axis=1)
+        columns["mad"][block] = median_absolute_deviation(rows)
         if rows.shape[1] >= 2:
             columns["standardized_noise"][block] = standardized_noise(rows, fps=fps)
     return columns
 
 
-def transient_statistics(dff, transients, fps, **params) -> pd.DataFrame:
+def snr_per_frame(dff, *, fps: float, scaled_to_trace: bool = False,
+                  params: TransientParams = TransientParams()) -> np.ndarray:
+    """Signal-to-noise ratio at every frame (CalTrig ``get_SNR``): |smoothed dF/F| / noise sigma.
+
+    The smoothed trace and sigma are those of the module notes (the noise floor keeps a noise-free trace
+    finite: a constant trace c != 0 gets 1 / eps = 2^23 at every frame, an all-zero trace 0).
+
+    Args:
+        dff: (N, T) or (T,) dF/F, finite; T at least the smoothing window.
+        fps: frames per second, > 0.
+        scaled_to_trace: False gives the ratio itself; True rescales each row as CalTrig does for display,
+            so that its largest value equals the largest smoothed dF/F (an all-zero row stays 0).
+        params: the transient parameters (the smoothing and noise ones are used).
+
+    Returns:
+        float32 array of the shape of ``dff``: the ratio (unitless), or with ``scaled_to_trace`` dF/F.
+    """
+    values = np.asarray(dff)
+    rows = _checks.matrix(values[None, :] if values.ndim == 1 else values, "dff", finite=True)
+    fps = _checks.fps(fps)
+    result = np.zeros(rows.shape, np.float32)
+    if rows.shape[0]:
+        _window_frames(params, fps, rows.shape[1])
+    for first in range(0, rows.shape[0], _BLOCK_CELLS):
+        smoothed, _, sigma = smooth_and_noise(rows[first : first + _BLOCK_CELLS], fps, params)
+        ratio = np.abs(smoothed) / sigma
+        if scaled_to_trace:
+            largest = ratio.max(axis=1, keepdims=True)
+            factor = np.divide(smoothed.max(axis=1, keepdims=True), largest, out=np.zeros_like(largest),
+                               where=largest > 0)
+            ratio = ratio * factor
+        result[first : first + ratio.shape[0]] = ratio
+    return result[0] if values.ndim == 1 else result
+
+
+def transient_statistics(dff, transients, *, fps: float, params: TransientParams = TransientParams()) -> pd.DataFrame:
     """Per-cell summary of the transients of `detect_transients`, every cell included.
 
     Args:
         dff: (N, T) the dF/F the transients were detected in.
-        transients: the DataFrame of `detect_transients` (columns cell, onset, peak_dff, amplitude).
+        transients: the DataFrame of `detect_transients` (columns cell, onset, peak, peak_dff, amplitude).
         fps: frames per second, > 0.
-        **params: the `TransientParams` fields used for detection (they define the noise).
+        params: the parameters the transients were detected with (their smoothing and noise define the noise
+            and SNR columns).
 
     Returns:
         One row per cell with columns ``cell``; ``n_transients``; ``rate_hz`` (transients per second of
         recording, T / fps); ``mean_iei_s`` (mean interval between consecutive onsets, seconds, NaN with
-        fewer than two transients); ``mean_peak_dff`` and ``mean_amplitude`` (NaN without transients);
-        ``snr`` (largest smoothed dF/F over the noise; finite: a noise-free trace is measured against the
-        noise floor of the module notes, an all-zero trace gets 0); ``noise`` (mean noise sigma, dF/F);
-        ``mad`` (median absolute deviation of dF/F from its median, unscaled); ``standardized_noise``
+        fewer than two transients); ``mean_peak_dff`` (mean over the cell's transients of their largest
+        dF/F, CalTrig's average peak dF/F), ``mean_peak_smoothed_dff`` (mean smoothed dF/F at the
+        transients' peak frames) and ``mean_amplitude`` (NaN without transients); ``snr`` (largest smoothed
+        dF/F over the noise; finite: a noise-free trace is measured against the noise floor of the module
+        notes, an all-zero trace gets 0); ``noise`` (mean noise sigma, dF/F); ``mad`` (CalTrig's median
+        absolute deviation, scaled by 1 / 0.6745: `median_absolute_deviation`); ``standardized_noise``
         (`element_calcium.compute.dff.standardized_noise`, % per sqrt(Hz)).
     """
     array = _checks.matrix(dff, "dff", finite=True)
     fps = _checks.fps(fps)
-    settings = transient_params(params)
-    table = _check_transients(transients, array.shape[0])
     n_cells, n_frames = array.shape
+    table = _check_transients(transients, n_cells, n_frames)
     if n_cells:
-        _window_frames(settings, fps, n_frames)
+        _window_frames(params, fps, n_frames)
     ordered = table.sort_values(["cell", "onset"])
+    summaries = _cell_summaries(array, fps, params, ordered["cell"].to_numpy(np.int64),
+                                ordered["peak"].to_numpy(np.int64))
+    ordered = ordered.assign(peak_smoothed=summaries.pop("peak_smoothed"))
     groups = ordered.groupby("cell")
     counts = groups.size().reindex(range(n_cells), fill_value=0).to_numpy()
     gaps = ordered["onset"].diff().where(ordered["cell"].diff() == 0)
@@ -304,7 +368,10 @@ def transient_statistics(dff, transients, fps, **params) -> pd.DataFrame:
         "rate_hz": counts / (n_frames / fps),
         "mean_iei_s": (gaps.groupby(ordered["cell"]).mean() / fps).reindex(range(n_cells)).to_numpy(),
         "mean_peak_dff": groups["peak_dff"].mean().reindex(range(n_cells)).to_numpy(),
+        "mean_peak_smoothed_dff": groups["peak_smoothed"].mean().reindex(range(n_cells)).to_numpy(),
         "mean_amplitude": groups["amplitude"].mean().reindex(range(n_cells)).to_numpy(),
-        **_cell_summaries(array, fps, settings),
+        **summaries,
     })
-    return stats.astype({"mean_iei_s": np.float64, "mean_peak_dff": np.float64, "mean_amplitude": np.float64})
+    return stats[list(STATISTICS_COLUMNS)].astype({"mean_iei_s": np.float64, "mean_peak_dff": np.float64,
+                                                   "mean_peak_smoothed_dff": np.float64,
+                                                   "mean_amplitude": np.float64})
