@@ -7,7 +7,8 @@ on are held out: the defaults were chosen on seeds 0-4.
 
 Rows: ours (`register_sessions`, similarity and then piecewise-rigid), minian's rule (mutual nearest centroids
 within 5 px, chained) on its own translation-only alignment and on ours, CaImAn's rule (Hungarian on
-1 - Jaccard of the binarised footprints, 10 px, cost < 0.7, sequential union) on our alignment. Printed: pairwise
+1 - Jaccard of the binarised footprints, 10 px, cost < 0.7, sequential union) and CellReg's probabilistic model
+(distance and correlation mixtures, clustering at P(same) >= 0.5) on our alignment. Printed: pairwise
 precision and recall over all sets (`score_registration`) and wall time per set.
 
     python bench/cross_session.py [--sets 5] [--sessions 5] [--first-seed 100] [--image correlation|mean]
@@ -40,11 +41,13 @@ def run_set(sessions, image: str) -> dict[str, tuple[list[np.ndarray], float]]:
     images = [getattr(s, f"{image}_image") for s in sessions.sessions]
     footprints = [s.footprints for s in sessions.sessions]
     results = {}
+    registered = {}
     for name, params in (("ours (similarity)", registration.RegistrationParams()),
                          ("ours (similarity + piecewise)", registration.RegistrationParams(piecewise=True))):
         start = time.perf_counter()
-        ours = registration.register_sessions(images, footprints, params=params, device="cpu")
-        results[name] = (list(ours.global_ids), time.perf_counter() - start)
+        registered[name] = registration.register_sessions(images, footprints, params=params, device="cpu")
+        results[name] = (list(registered[name].global_ids), time.perf_counter() - start)
+    ours = registered["ours (similarity)"]  # the anchors' rules run on our similarity alignment
     start = time.perf_counter()
     translations = [registration.align_translation(image_s, images[0], max_shift=40.0, device="cpu")
                     for image_s in images]
@@ -56,6 +59,9 @@ def run_set(sessions, image: str) -> dict[str, tuple[list[np.ndarray], float]]:
     start = time.perf_counter()
     results["CaImAn rule, our alignment"] = (registration.match_caiman(list(ours.footprints), list(ours.centers)),
                                              time.perf_counter() - start)
+    start = time.perf_counter()
+    results["CellReg model, our alignment"] = (registration.match_cellreg(list(ours.footprints), list(ours.centers)),
+                                               time.perf_counter() - start)
     return results
 
 

@@ -1,2 +1,2 @@
-"""Other tools' results (CaImAn, suite2p, minian) read without importing those tools, returned as the public
-types of `types` (`LoadedMotion`, `LoadedExtraction`)."""
+"""Other tools' results (CaImAn, suite2p, minian; NWB files with pynwb, `nwb`) read without importing those tools,
+returned as the public types of `types` (`LoadedMotion`, `LoadedExtraction`)."""

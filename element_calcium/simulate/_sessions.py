@@ -114,17 +114,25 @@ def _footprint(center, sigma, elongation, angle, frame_shape):
     return (yy[keep] * width + xx[keep]).astype(np.int64), (patch[keep] / patch.max()).astype(np.float32)
 
 
-def _draw_centers(rng, n_cells, shape, diameter):
-    """(n_cells, 2) float64 uniformly random centres (y, x) at least `_MIN_SPACING` diameters apart."""
+def _draw_centers(rng, n_cells, shape, diameter, asked):
+    """(n_cells, 2) float64 uniformly random centres (y, x) at least `_MIN_SPACING` diameters apart; ``asked`` is
+    the ``n_cells`` the caller gave, named in the error.
+
+    Raises:
+        ValueError: the cells do not fit the field at that spacing.
+    """
     spacing = _MIN_SPACING * diameter
     centers = np.empty((0, 2))
     while len(centers) < n_cells:
-        candidates = rng.uniform((0, 0), np.asarray(shape) - 1, size=(n_cells, 2))
-        for candidate in candidates:
+        before = len(centers)
+        for candidate in rng.uniform((0, 0), np.asarray(shape) - 1, size=(n_cells, 2)):
             if len(centers) == n_cells:
                 break
             if not len(centers) or np.min(np.sum((centers - candidate) ** 2, axis=1)) >= spacing**2:
                 centers = np.vstack([centers, candidate])
+        if len(centers) == before:
+            raise ValueError(f"n_cells={asked} is too many: cells {diameter:g} px across do not fit the field of "
+                             "view that densely; ask for fewer cells or a larger frame")
     return centers
 
 
@@ -179,9 +187,9 @@ def simulate_sessions(
             of view and silent ones).
         cell_diameter: soma diameter in pixels (4 sigma of its Gaussian); None: the mode's range (1p: 10-16 px,
             2p: 10-14 px).
-        max_shift: (pixels) bound of each session's shift from the reference along y and x; the drawn shifts
-            spread over the whole range.
-        max_rotation_deg: bound of each session's rotation, degrees.
+        max_shift: (pixels) bound of each session's shift from the reference along y and x, drawn uniformly.
+        max_rotation_deg: bound of each session's rotation, degrees; the rotations alternate in sign from session to
+            session, their sizes drawn between 0.3 and 1 times the bound.
         max_scale_change: bound of ``|scale - 1|``.
         turnover: fraction of the active cells that fall silent from one session to the next, replaced by as
             many returning ones, in [0, 0.5].
@@ -226,7 +234,7 @@ def simulate_sessions(
     pad = int(math.ceil(reach)) + 8
     canvas_shape = (height + 2 * pad, width + 2 * pad)
     n_population = int(round(n_cells * canvas_shape[0] * canvas_shape[1] / (height * width) / (1 - turnover)))
-    centers = _draw_centers(rng_cells, n_population, canvas_shape, 2.0 * (sigmas[0] + sigmas[1])) - pad
+    centers = _draw_centers(rng_cells, n_population, canvas_shape, 2.0 * (sigmas[0] + sigmas[1]), n_cells) - pad
     cell_sigma = rng_cells.uniform(*sigmas, n_population)
     cell_elongation = rng_cells.uniform(0.8, 1.25, n_population)
     cell_angle = rng_cells.uniform(0.0, np.pi, n_population)
@@ -259,10 +267,12 @@ def simulate_sessions(
             pixels, weights = _footprint(center, cell_sigma[cell] * scales[s] * factor * (1 + jitter[0]),
                                          cell_elongation[cell] * (1 + jitter[1]),
                                          cell_angle[cell] + math.radians(rotations[s]), frame_shape)
-            rows.append(np.full(pixels.size, row)), columns.append(pixels), values.append(weights)
-        footprints = sparse.csr_array(
-            (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
-            shape=(ids.size, height * width), dtype=np.float32)
+            rows.append(np.full(pixels.size, row))
+            columns.append(pixels)
+            values.append(weights)
+        entries = [np.concatenate(part) if part else np.zeros(0) for part in (values, rows, columns)]
+        footprints = sparse.csr_array((entries[0], (entries[1], entries[2])), shape=(ids.size, height * width),
+                                      dtype=np.float32)
         mean_image, correlation_image = _images(rng_images, tissue, pad, matrices[s], fields[s], footprints,
                                                 brightness[ids], frame_shape)
         sessions.append(SimulatedSession(

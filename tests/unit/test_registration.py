@@ -65,9 +65,12 @@ def test_ours_beats_the_anchors_rules_on_the_same_set(held_out):
     minian = score_registration(sessions.cell_ids, registration.match_minian(minian_centers))
     caiman = score_registration(sessions.cell_ids, registration.match_caiman(list(result.footprints),
                                                                              list(result.centers)))
+    cellreg = score_registration(sessions.cell_ids, registration.match_cellreg(list(result.footprints),
+                                                                               list(result.centers)))
+    assert cellreg["recall"] > 0.9  # the probabilistic model separates same from different cells here too
     f1 = {name: 2 * s["precision"] * s["recall"] / (s["precision"] + s["recall"])
-          for name, s in (("ours", ours), ("minian", minian), ("caiman", caiman))}
-    assert f1["ours"] > f1["minian"] and f1["ours"] > f1["caiman"], f1
+          for name, s in (("ours", ours), ("minian", minian), ("caiman", caiman), ("cellreg", cellreg))}
+    assert f1["ours"] > f1["minian"] and f1["ours"] > f1["caiman"] and f1["ours"] >= f1["cellreg"], f1
 
 
 @pytest.mark.parametrize("image", ["correlation", "mean"])
@@ -81,7 +84,7 @@ def test_known_transforms_are_recovered(image):
         assert error.max() < 0.5, (truth.rotation_deg, truth.scale, truth.shift, alignment)
 
 
-def test_similarity_of_a_shifted_rotated_image_is_found():
+def test_similarity_of_a_shifted_rotated_image_is_found(device, backends_agree):
     sessions = simulate_sessions(n_sessions=2, deformation=0.0, max_shift=0.0, max_rotation_deg=0.0,
                                  max_scale_change=0.0, seed=3)
     reference = sessions.sessions[0].mean_image
@@ -90,11 +93,17 @@ def test_similarity_of_a_shifted_rotated_image_is_found():
     xy = inverse[::-1][:, [1, 0, 2]]  # OpenCV's matrices act on (x, y)
     moving = cv2.warpAffine(reference, xy, (256, 256), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                             borderMode=cv2.BORDER_REFLECT_101)
-    found = registration.align_similarity(moving, reference, cell_diameter=13.0, max_shift=30.0,
-                                          max_rotation_deg=4.0, max_scale_change=0.05, device="cpu")
+
+    def align(on):
+        return registration.align_similarity(moving, reference, cell_diameter=13.0, max_shift=30.0,
+                                             max_rotation_deg=4.0, max_scale_change=0.05, device=on)
+
+    found = align(device)
     rotation, scale, shift = registration.decompose(found.matrix, reference.shape)
     assert rotation == pytest.approx(2.5, abs=0.05) and scale == pytest.approx(1.03, abs=0.002)
     np.testing.assert_allclose(shift, (12.25, -20.5), atol=0.2)
+    backends_agree(found, lambda: align("cpu"), lambda gpu, cpu: np.testing.assert_allclose(
+        registration.apply(gpu.matrix, CORNERS), registration.apply(cpu.matrix, CORNERS), atol=0.05))
 
 
 def test_piecewise_follows_a_deformation_the_similarity_cannot():
@@ -163,6 +172,15 @@ def test_bad_inputs_are_refused(change, message):
         registration.register_sessions(images, footprints, device="cpu")
 
 
+def test_simulator_refuses_what_it_cannot_draw():
+    with pytest.raises(ValueError, match="n_sessions must be >= 2"):
+        simulate_sessions(n_sessions=1)
+    with pytest.raises(ValueError, match="n_cells=400 is too many"):
+        simulate_sessions(height=64, width=64, n_cells=400, max_shift=5.0)
+    with pytest.raises(ValueError, match="max_shift must be"):
+        simulate_sessions(height=64, width=64, max_shift=30.0)
+
+
 def test_bad_parameters_are_refused():
     with pytest.raises(ValueError, match="unknown registration parameter"):
         registration.RegistrationParams.from_dict({"max_shfit": 3})
@@ -193,3 +211,36 @@ def test_registration_plot_colours_three_sessions_and_marks_matches():
     assert (composite[y, x] > 0.6).all()  # a cell of all three sessions is white where the footprints meet
     with pytest.raises(ValueError, match="2 or 3 sessions"):
         plotting.plot_registration([sessions.sessions[0].footprints.T], [sessions.cell_ids[0]], shape=(96, 96))
+
+
+def test_real_footprints_and_image_moved_by_a_known_similarity_are_registered(realdata):
+    """minian's real results (223 units, 480 x 752 max projection) as session 0; session 1 the same tissue rotated
+    2 degrees, magnified 2 %, shifted (15, -22) px, with noise, a fifth of the cells gone and those moved out of the
+    field of view left out."""
+    from element_calcium.loaders.minian import load_minian_extraction, load_minian_motion
+
+    pytest.importorskip("zarr")
+    footprints = load_minian_extraction(realdata / "minian_pr65_output").footprints.T.tocsr()
+    image = load_minian_motion(realdata / "minian_pr65_output").max_image.astype(np.float32)
+    shape = image.shape
+    truth = registration.similarity_matrix(2.0, 1.02, (15.0, -22.0), shape)
+    to_reference = registration.invert(truth)[::-1][:, [1, 0, 2]]  # session pixel -> reference pixel, (x, y)
+
+    def moved(picture):
+        return cv2.warpAffine(picture, to_reference, shape[::-1], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+
+    rng = np.random.default_rng(0)
+    kept = np.sort(rng.choice(footprints.shape[0], int(0.8 * footprints.shape[0]), replace=False))
+    second = sparse.vstack([sparse.csr_array(moved(footprints[[n]].toarray().reshape(shape)).reshape(1, -1))
+                            for n in kept], format="csr")
+    inside = np.diff(second.indptr) > 0  # cells moved out of the field of view are not in session 1
+    kept, second = kept[inside], second[np.flatnonzero(inside)]
+    noisy = moved(image) + rng.normal(0.0, 0.05 * image.std(), shape).astype(np.float32)
+    result = registration.register_sessions([image, noisy], [footprints, second],
+                                            params=registration.RegistrationParams(summary_image="max_projection"),
+                                            device="cpu")
+    corners = np.array([[0.0, 0.0], [0.0, 751.0], [479.0, 0.0], [479.0, 751.0]])
+    assert np.abs(registration.apply(result.alignments[1].matrix, corners)
+                  - registration.apply(truth, corners)).max() < 1.0
+    score = score_registration([np.arange(footprints.shape[0]), kept], result.global_ids)
+    assert score["precision"] >= 0.95 and score["recall"] >= 0.95, score

@@ -12,15 +12,15 @@ similarity is a rotation (degrees), a scale and a (y, x) shift (pixels) about th
   once by average linkage under a one-cell-per-session rule, each assignment with a confidence, cells seen in
   one session kept as such. The transforms are then refitted to the matched cells' centroids and the cells
   matched again.
-- Anchors (`match_minian`, `match_caiman`): the published rules of minian's cross-registration and CaImAn's
-  ``register_multisession``, for comparison on the same aligned footprints, and minian's own
-  translation-only alignment (`align_translation`).
+- Anchors (`match_minian`, `match_caiman`, `match_cellreg`): the published rules of minian's cross-registration,
+  CaImAn's ``register_multisession`` and CellReg's probabilistic model, for comparison on the same aligned
+  footprints, and minian's own translation-only alignment (`align_translation`).
 """
 
 from __future__ import annotations
 
 from element_calcium.compute.registration._align import Alignment, add_piecewise, align_similarity, bandpass
-from element_calcium.compute.registration._anchors import align_translation, match_caiman, match_minian
+from element_calcium.compute.registration._anchors import align_translation, match_caiman, match_cellreg, match_minian
 from element_calcium.compute.registration._footprints import centroids, diameters
 from element_calcium.compute.registration._params import SUMMARY_IMAGES, RegistrationParams
 from element_calcium.compute.registration._register import Registration, register_sessions
@@ -41,6 +41,7 @@ __all__ = [
     "diameters",
     "invert",
     "match_caiman",
+    "match_cellreg",
     "match_minian",
     "register_sessions",
     "similarity_matrix",

@@ -10,11 +10,13 @@
    image with the reference over the pixels both images cover (Nelder-Mead from a small simplex around the
    grid's best: a local search, which a bounded line search across the whole range is not).
 4. Piecewise (optional): the aligned image is cut into overlapping patches whose residual shifts are found
-   by `element_calcium.compute.motion.register_piecewise` and interpolated to every pixel.
+   by `element_calcium.compute.motion.register_piecewise`; shifts stuck at the search bound are replaced by
+   their neighbours', the field is median-filtered over 3 x 3 patches and interpolated to every pixel.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -26,7 +28,8 @@ from element_calcium.compute.registration import _transform
 
 _ROTATION_STEP = 1.0  # degrees, coarse grid
 _SCALE_STEP = 0.02  # coarse grid of the scale
-_SIMPLEX_STEPS = (0.5, 0.01, 1.0, 1.0)  # first steps of the refinement: degrees, log-scale, pixels, pixels
+_SIMPLEX_STEPS = (0.5, 0.01, 1.0, 1.0)
+_BOUND_TOLERANCE = 0.05  # pixels: a patch shift this close to the search bound found no peak inside it  # first steps of the refinement: degrees, log-scale, pixels, pixels
 
 
 @dataclass(frozen=True)
@@ -156,14 +159,29 @@ def image_correlation(moving, reference, alignment: Alignment, *, cell_diameter:
                         _transform.inside_mask(coordinates, np.shape(moving)))
 
 
+def _robust_patch_shifts(patch_shifts: np.ndarray, bound: float) -> np.ndarray:
+    """(ny, nx, 2) patch shifts with those stuck at the search bound (no peak inside it: too little structure)
+    replaced by the median of their valid neighbours, then median-filtered over 3 x 3 patches."""
+    shifts = patch_shifts.astype(np.float64)
+    stuck = (np.abs(shifts) >= bound - _BOUND_TOLERANCE).any(axis=-1)
+    if stuck.all():
+        return np.zeros_like(patch_shifts)
+    filled = shifts.copy()
+    for y, x in zip(*np.nonzero(stuck)):
+        window = (slice(max(y - 1, 0), y + 2), slice(max(x - 1, 0), x + 2))
+        valid = shifts[window][~stuck[window]]
+        filled[y, x] = np.median(valid, axis=0) if len(valid) else np.median(shifts[~stuck], axis=0)
+    smooth = np.stack([ndimage.median_filter(filled[..., k], size=3, mode="nearest") for k in range(2)], axis=-1)
+    return smooth.astype(np.float32)
+
+
 def add_piecewise(moving, reference, alignment: Alignment, *, cell_diameter: float, patch_size: int,
                   max_deviation: float, device: str = "auto") -> Alignment:
     """``alignment`` with a piecewise correction: residual shifts of overlapping patches of the aligned image,
     interpolated linearly between patch centres (held constant beyond them)."""
     shape = reference.shape
     reference_bp = bandpass(reference, cell_diameter)
-    coordinates = _transform.coordinate_map(alignment.matrix, shape)
-    warped = _transform.warp_image(bandpass(moving, cell_diameter), coordinates)
+    warped = np.nan_to_num(_transform.warp_affine(bandpass(moving, cell_diameter), alignment.matrix, shape))
     stride = max(patch_size // 2, 1)
     size = min(patch_size, *shape)
     grid = motion.patch_grid(shape, strides=(size - stride, size - stride), overlaps=(stride, stride))
@@ -171,15 +189,18 @@ def add_piecewise(moving, reference, alignment: Alignment, *, cell_diameter: flo
     patch_shifts = motion.register_piecewise(warped[None], template=reference_bp, rigid_shifts=np.zeros((1, 2)),
                                              strides=(size - stride, size - stride), overlaps=(stride, stride),
                                              max_deviation=bound, device=device)[0]
-    centers = grid.centers
+    patch_shifts = _robust_patch_shifts(patch_shifts, bound)
+    centers_y, centers_x = grid.centers[:, 0, 0], grid.centers[0, :, 1]
+    if len(centers_y) == 1:  # one patch row: the field is constant along y (the interpolator needs two nodes)
+        centers_y, patch_shifts = np.append(centers_y, centers_y + 1), np.concatenate([patch_shifts] * 2, axis=0)
+    if len(centers_x) == 1:
+        centers_x, patch_shifts = np.append(centers_x, centers_x + 1), np.concatenate([patch_shifts] * 2, axis=1)
     yy, xx = np.meshgrid(np.arange(shape[0], dtype=np.float64), np.arange(shape[1], dtype=np.float64), indexing="ij")
-    points = np.stack([np.clip(yy, centers[0, 0, 0], centers[-1, 0, 0]),
-                       np.clip(xx, centers[0, 0, 1], centers[0, -1, 1])], axis=-1)
+    points = np.stack([np.clip(yy, centers_y[0], centers_y[-1]), np.clip(xx, centers_x[0], centers_x[-1])], axis=-1)
     displacement = np.stack([
-        interpolate.RegularGridInterpolator((centers[:, 0, 0], centers[0, :, 1]), patch_shifts[..., k])(points)
+        interpolate.RegularGridInterpolator((centers_y, centers_x), patch_shifts[..., k])(points)
         for k in range(2)], axis=-1).astype(np.float32)
-    piecewise = Alignment(matrix=alignment.matrix, rotation_deg=alignment.rotation_deg, scale=alignment.scale,
-                          shift=alignment.shift, displacement=displacement,
-                          patch_shifts=patch_shifts.astype(np.float32), correlation=alignment.correlation)
-    correlation = image_correlation(moving, reference, piecewise, cell_diameter=cell_diameter)
-    return Alignment(**{**vars(piecewise), "correlation": correlation})
+    patch_shifts = patch_shifts[: grid.shape[0], : grid.shape[1]]
+    piecewise = dataclasses.replace(alignment, displacement=displacement, patch_shifts=patch_shifts)
+    return dataclasses.replace(piecewise, correlation=image_correlation(moving, reference, piecewise,
+                                                                        cell_diameter=cell_diameter))

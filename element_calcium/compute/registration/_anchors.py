@@ -9,6 +9,12 @@
   ``1 - |A and B| / |A or B|`` when the centroids are closer than ``max_dist`` (10 px) and 1 otherwise; the
   Hungarian algorithm assigns union cells to session cells and keeps assignments cheaper than ``thresh_cost``
   (0.7). A matched union cell takes the new session's footprint; unmatched session cells join the union.
+- CellReg (Sheintuch et al., 2017): the centroid distances and footprint correlations of all pairs of cells of
+  two sessions within ``max_distance`` (12 px) are each modelled as a mixture of same-cell and different-cell
+  distributions (distances: log-normal against neighbours spread uniformly over the disk; correlations: two beta
+  distributions), fitted by expectation-maximisation; the model that separates its two parts better gives each
+  pair its probability of being one cell, and cells are clustered across sessions so that the mean probability
+  within a cluster is at least 0.5, one cell per session.
 
 Both return a global id per (session, cell) in the form `register_sessions` does; alignment is left to the
 caller, so the rules can be compared on the same aligned footprints. `align_translation` is minian's own
@@ -18,11 +24,13 @@ alignment of the sessions' templates: one rigid translation from their FFT cross
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, sparse, spatial
+from scipy import optimize, sparse, spatial, special
 from scipy.sparse import csgraph
 
 from element_calcium.compute import motion
-from element_calcium.compute.registration import _transform
+from element_calcium.compute.registration import _footprints, _match, _transform
+
+_EM_ITERATIONS = 200
 
 
 def _component_labels(n_cells: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -124,3 +132,66 @@ def match_caiman(footprints, centers, *, max_dist: float = 10.0, thresh_cost: fl
         union_centers[assigned[matched]] = session_centers[matched]
         ids.append(assigned)
     return ids
+
+
+def _lognormal(values, mu, sigma):
+    return np.exp(-((np.log(values) - mu) ** 2) / (2 * sigma**2)) / (values * sigma * np.sqrt(2 * np.pi))
+
+
+def _beta(values, a, b):
+    return np.exp((a - 1) * np.log(values) + (b - 1) * np.log1p(-values) - special.betaln(a, b))
+
+
+def _beta_moments(values, weights):
+    """Weighted method-of-moments (a, b) of a beta distribution."""
+    mean = np.average(values, weights=weights)
+    variance = max(np.average((values - mean) ** 2, weights=weights), 1e-6)
+    common = max(mean * (1 - mean) / variance - 1, 1e-3)
+    return mean * common, (1 - mean) * common
+
+
+def _mixture(values, same_density, other_density, fit, start):
+    """EM on ``values``: returns (P(same) per value, expected misclassification rate)."""
+    same = start.copy()
+    for _ in range(_EM_ITERATIONS):
+        weight = float(np.clip(same.mean(), 1e-3, 1 - 1e-3))
+        parameters = fit(same)
+        numerator = weight * same_density(values, *parameters[0])
+        denominator = numerator + (1 - weight) * other_density(values, *parameters[1])
+        same = numerator / np.maximum(denominator, 1e-300)
+    return same, float(np.minimum(same, 1 - same).mean())
+
+
+def match_cellreg(footprints, centers, *, max_distance: float = 12.0) -> list[np.ndarray]:
+    """CellReg's probabilistic rule (module docstring) on (N_s, H * W) sparse footprints and (N_s, 2) centroids per
+    session, all in the reference frame; returns (N_s,) global ids per session."""
+    counts = [len(c) for c in centers]
+    sessions = np.repeat(np.arange(len(centers)), counts)
+    stacked = sparse.vstack([sparse.csr_array(f) for f in footprints], format="csr")
+    all_centers = np.concatenate([np.asarray(c, dtype=np.float64).reshape(-1, 2) for c in centers])
+    pairs = _match.candidate_pairs(_footprints.normalised(stacked), all_centers, sessions,
+                                   cell_diameter=max_distance, max_distance=1.0)
+    if len(pairs.first) < 4:
+        return _split(np.arange(len(sessions), dtype=np.int64), counts)
+    distance = np.clip(pairs.distance, 1e-3, max_distance)
+    correlation = np.clip(pairs.overlap, 1e-4, 1 - 1e-4)
+    start = (distance < np.quantile(distance, 0.3)).astype(np.float64)
+
+    def fit_distance(same):
+        logs = np.log(distance)
+        mu = np.average(logs, weights=same + 1e-9)
+        sigma = max(np.sqrt(np.average((logs - mu) ** 2, weights=same + 1e-9)), 0.05)
+        return (mu, sigma), ()
+
+    def uniform_disk(values):
+        return 2 * values / max_distance**2
+
+    def fit_correlation(same):
+        return _beta_moments(correlation, same + 1e-9), _beta_moments(correlation, 1 - same + 1e-9)
+
+    by_distance = _mixture(distance, _lognormal, uniform_disk, fit_distance, start)
+    by_correlation = _mixture(correlation, _beta, _beta, fit_correlation, start)
+    probability = min(by_distance, by_correlation, key=lambda fitted: fitted[1])[0]
+    scored = _match.CandidatePairs(first=pairs.first, second=pairs.second, distance=pairs.distance,
+                                   overlap=pairs.overlap, score=probability)
+    return _split(_match.group_cells(scored, sessions, min_score=0.5), counts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -152,8 +153,8 @@ def register_sessions(images, footprints, *, params: RegistrationParams | None =
             alignment = _align.Alignment(matrix=_transform.similarity_matrix(rotation, scale, shift, shape),
                                          rotation_deg=rotation, scale=scale, shift=shift, displacement=None,
                                          patch_shifts=None, correlation=0.0)
-            alignment = _align.Alignment(**{**vars(alignment), "correlation": _align.image_correlation(
-                images[session], images[reference], alignment, cell_diameter=cell_diameter)})
+            alignment = dataclasses.replace(alignment, correlation=_align.image_correlation(
+                images[session], images[reference], alignment, cell_diameter=cell_diameter))
         if params.piecewise:
             alignment = _align.add_piecewise(images[session], images[reference], alignment,
                                              cell_diameter=cell_diameter, patch_size=params.patch_size,

@@ -109,7 +109,9 @@ def sampling_matrix(coordinates: np.ndarray, source_shape) -> sparse.csr_array:
             y, x = base[:, 0] + dy, base[:, 1] + dx
             weight = (fraction[:, 0] if dy else 1 - fraction[:, 0]) * (fraction[:, 1] if dx else 1 - fraction[:, 1])
             keep = (y >= 0) & (y < height) & (x >= 0) & (x < width) & (weight > 0)
-            rows.append(np.flatnonzero(keep)), columns.append(y[keep] * width + x[keep]), values.append(weight[keep])
+            rows.append(np.flatnonzero(keep))
+            columns.append(y[keep] * width + x[keep])
+            values.append(weight[keep])
     return sparse.csr_array((np.concatenate(values).astype(np.float32), (np.concatenate(rows),
                                                                           np.concatenate(columns))),
                             shape=(len(flat), height * width))
