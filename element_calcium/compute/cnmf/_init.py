@@ -37,6 +37,16 @@ class Initialisation:
     pnr_image: np.ndarray
 
 
+
+def _seed_images(frames: np.ndarray, kernel: np.ndarray, trend_window: int | None):
+    """The movie (T', h, w) float32 filtered by the seed ``kernel`` less its running median over ``trend_window``
+    frames, its noise (h, w), and its local-correlation and peak-to-noise images (h, w), from which both
+    initialisations pick their seeds."""
+    filtered = _images.filter_frames(frames, kernel)
+    _images.remove_trend(filtered, trend_window)
+    noise = _images.negative_noise(filtered)
+    return filtered, noise, _images.local_correlation(filtered, noise), _images.peak_to_noise(filtered, noise)
+
 def greedy(
     frames: np.ndarray, *, gSig: float, gSiz: int, min_corr: float, min_pnr: float, max_components: int | None,
     allowed: np.ndarray | None = None, trend_window: int | None = None,
@@ -49,11 +59,7 @@ def greedy(
     """
     n_frames, height, width = frames.shape
     kernel = _images.seed_kernel(gSig, gSiz)
-    filtered = _images.filter_frames(frames, kernel)
-    _images.remove_trend(filtered, trend_window)
-    noise = _images.negative_noise(filtered)
-    pnr = _images.peak_to_noise(filtered, noise)
-    corr = _images.local_correlation(filtered, noise)
+    filtered, noise, corr, pnr = _seed_images(frames, kernel, trend_window)
     images = (corr.copy(), pnr.copy())
     search = _seed_score(corr, pnr, min_corr, min_pnr, allowed)
     radius = gSiz // 2
@@ -166,12 +172,7 @@ def sparse_nmf(
     its disc. ``allowed`` and ``trend_window`` are as in `greedy`.
     """
     n_frames, height, width = frames.shape
-    kernel = _images.seed_kernel(gSig, gSiz)
-    filtered = _images.filter_frames(frames, kernel)
-    _images.remove_trend(filtered, trend_window)
-    noise = _images.negative_noise(filtered)
-    pnr = _images.peak_to_noise(filtered, noise)
-    corr = _images.local_correlation(filtered, noise)
+    filtered, _, corr, pnr = _seed_images(frames, _images.seed_kernel(gSig, gSiz), trend_window)
     del filtered
     score = _seed_score(corr, pnr, min_corr, min_pnr, allowed)
     spacing = max(3, int(round(2 * gSig)) | 1)

@@ -324,21 +324,6 @@ def default_params(modality: str) -> dict[str, Any]:
     return _DEFAULTS[modality].to_dict()
 
 
-def merge(defaults: dict[str, Any], given: dict[str, Any], where: str) -> dict[str, Any]:
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} in {where}; known: {sorted(defaults)}")
-    merged = dict(defaults)
-    for name, value in given.items():
-        if isinstance(defaults[name], dict):
-            if not isinstance(value, dict):
-                raise ValueError(f"parameter section {where}.{name} must be a dictionary")
-            merged[name] = merge(defaults[name], value, f"{where}.{name}")
-        else:
-            merged[name] = value
-    return merged
-
-
 def validate(params: dict[str, Any]) -> dict[str, Any]:
     """Check ``params`` and return the complete parameter dictionary.
 
