@@ -8,7 +8,7 @@ peak resident memory of that process, and the accuracy against the truth (footpr
 frame by the measured offset of the motion estimate; see tests/extraction_scoring.py).
 
     python bench/chain.py [--mode 1p|2p] [--frames 2000] [--size 256] [--cells 80] [--device auto] [--seed 0]
-                          [--workdir DIR]
+                          [--workers N] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ def write_recording(args, folder: Path) -> float:
     return written.fps
 
 
+def run_settings(args) -> RunSettings:
+    """The run settings of ``args``: its device, and its workers (default: the cores available)."""
+    return RunSettings(device=args.device, **({"workers": args.workers} if args.workers else {}))
+
+
 def motion_border(rows) -> int:
     """Largest rigid or block shift (pixels), rounded up, as the pipeline derives it."""
     (rigid,) = rows.parts["RigidMotionCorrection"]
@@ -71,7 +76,7 @@ def run_stages(args, folder: Path, output: Path) -> dict:
                                   recording_folder=folder, software=software, frame_rate=None,
                                   output_dir=output, output_dir_relative=".", n_frames=n_frames,
                                   frame_shape=(height, width)),
-        settings=RunSettings(device=args.device),
+        settings=run_settings(args),
     )
     times["motion_s"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -81,7 +86,7 @@ def run_stages(args, folder: Path, output: Path) -> dict:
                                             frame_shape=(height, width), n_frames=n_frames, output_dir=output,
                                             motion_border=motion_border(motion_rows),
                                             output_dir_relative="."),
-        settings=RunSettings(device=args.device),
+        settings=run_settings(args),
     )
     times["extraction_s"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -120,6 +125,7 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=80)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None, help="run setting (default: the cores available)")
     parser.add_argument("--workdir", type=Path, default=None, help="keeps the raw recording between runs")
     parser.add_argument("--stages-only", nargs=2, type=Path, metavar=("RAW", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -137,7 +143,7 @@ def main() -> None:
     child = subprocess.run(
         [sys.executable, __file__, "--mode", args.mode, "--frames", str(args.frames), "--size", str(args.size),
          "--cells", str(args.cells), "--device", args.device, "--seed", str(args.seed),
-         "--stages-only", str(raw), str(output)],
+         *(["--workers", str(args.workers)] if args.workers else []), "--stages-only", str(raw), str(output)],
         check=True, capture_output=True, text=True,
     )
     stages = json.loads(child.stdout.strip().splitlines()[-1])

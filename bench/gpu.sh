@@ -27,7 +27,8 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, output to the t
 } 2>&1 | tee "$out/machine.txt"
 
 step tests 150 "$python" -m pytest -q -p no:cacheprovider -o addopts="" -k "cuda or backends" \
-    tests/unit/test_backend.py tests/unit/test_motion.py tests/unit/test_cnmf.py tests/unit/test_spatial_events.py
+    tests/unit/test_backend.py tests/unit/test_motion.py tests/unit/test_cnmf.py tests/unit/test_cnmf_backends.py \
+    tests/unit/test_spatial_events.py
 [ "${1:-all}" = tests ] && exit 0
 # every unit test with device="auto" resolving to the GPU (the documentation build is skipped: no mkdocs there)
 step unit 240 "$python" -m pytest -q -p no:cacheprovider -o addopts="" tests/unit --ignore=tests/unit/test_docs.py

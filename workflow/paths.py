@@ -11,6 +11,7 @@ processed root     ``EC_PROCESSED_ROOT``   ``processed_root``   ``./data/process
 database prefix    ``EC_DB_PREFIX``        ``db_prefix``        ``ec_``
 compute device     ``EC_DEVICE``           ``device``           ``auto`` (GPU if CuPy sees one)
 frames per chunk   ``EC_CHUNK_FRAMES``     ``chunk_frames``     ``200``
+worker threads     ``EC_WORKERS``          ``workers``          the cores available (1: serial)
 setup-db's server  ``EC_DB_DIR``           ``db_dir``           ``~/.local/share/element-calcium/mariadb``
 =================  ======================  ===================  =========================
 
@@ -116,7 +117,8 @@ def get_db_dir() -> Path:
 
 
 def get_run_settings() -> dict[str, Any]:
-    """Run settings, never part of a parameter set: compute ``device`` and ``chunk_frames``."""
+    """Run settings, never part of a parameter set: compute ``device``, ``chunk_frames`` and ``workers`` (left
+    out when not set: the stages then use the cores available)."""
     settings = load_settings()
     device = os.environ.get("EC_DEVICE") or settings.get("device", "auto")
     if device not in ("auto", "cpu", "cuda"):
@@ -124,4 +126,9 @@ def get_run_settings() -> dict[str, Any]:
     chunk_frames = int(os.environ.get("EC_CHUNK_FRAMES") or settings.get("chunk_frames", 200))
     if chunk_frames < 1:
         raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
-    return {"device": device, "chunk_frames": chunk_frames}
+    workers = os.environ.get("EC_WORKERS") or settings.get("workers")
+    if workers is None:
+        return {"device": device, "chunk_frames": chunk_frames}
+    if not str(workers).isdigit() or int(workers) < 1:
+        raise ValueError(f"workers (EC_WORKERS) must be an integer >= 1 (1 runs serially), got {workers!r}")
+    return {"device": device, "chunk_frames": chunk_frames, "workers": int(workers)}

@@ -9,11 +9,13 @@ Buffer Index`` and optionally ``DAQ Frame Number``); the session folder above it
 V3: a folder holds ``msCam1.avi ... msCamN.avi`` and a tab-separated ``timestamp.dat``
 (``camNum frameNum sysClock buffer``, sysClock in ms) listing the frames of every camera.
 
-Opening reads metadata, AVI headers and the last frame of each AVI only.
+Opening reads metadata, AVI headers and the last frame of each AVI only, once per process while the files
+stay unchanged (`_parse_cache`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import pathlib
@@ -23,6 +25,7 @@ import warnings
 import cv2
 import numpy as np
 
+from element_calcium.readers import _parse_cache
 from element_calcium.readers.movie import (
     RawRecording,
     RecordingMetadata,
@@ -79,6 +82,14 @@ class AviSegment:
         self.dtype = np.dtype(np.uint8)
         self._capture: cv2.VideoCapture | None = None
         self._next = 0
+
+    @classmethod
+    def probed(cls, path: pathlib.Path, nframes: int, width: int, height: int) -> AviSegment:
+        """The segment of a file whose header and last frame were checked before (the file unchanged since)."""
+        segment = cls.__new__(cls)
+        segment.path, segment.nframes, segment.width, segment.height = path, nframes, width, height
+        segment.dtype, segment._capture, segment._next = np.dtype(np.uint8), None, 0
+        return segment
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Frames ``start:stop`` of this file, (stop - start, height, width) uint8."""
@@ -187,6 +198,23 @@ def read_miniscope_v4(folder: pathlib.Path) -> RawRecording:
             f"{folder}: no Miniscope V4 device folder (numbered AVIs 0.avi, 1.avi ... with {V4_METADATA} or "
             f"{V4_TIMESTAMPS}); give the session folder or its device folder"
         )
+    return _opened(_parse_cache.parsed(f"v4 {folder.resolve()}", (device, device.parent),
+                                       lambda: _parse_v4(folder, device)))
+
+
+def _opened(parsed: tuple[RecordingMetadata, list[tuple]]) -> RawRecording:
+    """A recording from parsed metadata and (path, nframes, width, height) of each AVI, in order."""
+    metadata, headers = parsed
+    metadata = dataclasses.replace(metadata, timestamps=metadata.timestamps.copy(), extra=dict(metadata.extra))
+    return RawRecording(metadata, {(0, 0): [AviSegment.probed(*header) for header in headers]})
+
+
+def _headers(segments: list[AviSegment]) -> list[tuple]:
+    """(path, nframes, width, height) of each probed AVI, for `AviSegment.probed`."""
+    return [(s.path, s.nframes, s.width, s.height) for s in segments]
+
+
+def _parse_v4(folder: pathlib.Path, device: pathlib.Path) -> tuple[RecordingMetadata, list[tuple]]:
     metadata_path = _require(device / V4_METADATA)
     timestamps_path = _require(device / V4_TIMESTAMPS)
     meta = _read_json(metadata_path)
@@ -239,7 +267,7 @@ def read_miniscope_v4(folder: pathlib.Path) -> RawRecording:
         recording_datetime=_recording_start(device.parent / V4_METADATA),
         extra=extra,
     )
-    return RawRecording(metadata, {(0, 0): segments})
+    return metadata, _headers(segments)
 
 
 def read_miniscope_v3(folder: pathlib.Path) -> RawRecording:
@@ -249,6 +277,10 @@ def read_miniscope_v3(folder: pathlib.Path) -> RawRecording:
     frames of the msCam files. Its first sysClock value is junk and is replaced by the second
     minus the median interval. fps is measured from the timestamps (``timestamp_fps``).
     """
+    return _opened(_parse_cache.parsed("v3", (folder,), lambda: _parse_v3(folder)))
+
+
+def _parse_v3(folder: pathlib.Path) -> tuple[RecordingMetadata, list[tuple]]:
     timestamps_path = _require(folder / V3_TIMESTAMPS)
     segments = [AviSegment(p) for p in _numbered_files(folder, _V3_AVI, first=1, name="msCam{}.avi")]
     total = sum(s.nframes for s in segments)
@@ -288,7 +320,7 @@ def read_miniscope_v3(folder: pathlib.Path) -> RawRecording:
         files=tuple(s.path for s in segments),
         extra={"camera": camera, "other_cameras": sorted(c for c in counts if c != camera)},
     )
-    return RawRecording(metadata, {(0, 0): segments})
+    return metadata, _headers(segments)
 
 
 def _holds_v4_device(folder: pathlib.Path) -> bool:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any
 
+from element_calcium.compute import parallel
+
 
 @dataclass(frozen=True)
 class Rows:
@@ -29,8 +31,14 @@ class RunSettings:
         device: ``"auto"`` (a GPU when CuPy sees one), ``"cpu"`` or ``"cuda"``.
         chunk_frames: frames read, processed and written at a time; bounds the memory of streaming steps.
         progress: ``progress(done, total)`` called by long steps as they go, or None.
+        workers: threads that motion correction and source extraction run on (`compute.parallel`); 1 runs
+            serially. Default: the cores available to the process. The results do not depend on it.
     """
 
     device: str = "auto"
     chunk_frames: int = 200
     progress: Callable[[int, int], None] | None = None
+    workers: int = field(default_factory=parallel.available_cores)
+
+    def __post_init__(self) -> None:
+        parallel.check_workers(self.workers)

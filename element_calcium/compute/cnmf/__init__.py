@@ -29,11 +29,16 @@ Method, per square patch (`ExtractionParams.patch_size`, overlapping by ``patch_
 Patches keep the components whose footprint's centre of mass lies in the patch's core (the cores tile the
 field of view, meeting in the middle of each overlap); components of different patches whose footprints
 overlap (cosine > 0.5) and whose traces correlate above ``merge_thr`` are duplicates: the one of higher SNR is
-kept. One patch's float32 movie and a chunk of working copies are in memory at a time.
+kept. Patches are fitted by ``workers`` threads at a time (the result does not depend on their number); each
+holds its patch's movie in the file's dtype (8- and 16-bit integers as they are, anything else as float32), its
+coarse ring background (T x P / 4 float32) and a chunk of float32 working copies.
 """
 
 from __future__ import annotations
 
+from element_calcium.compute.cnmf._diagnostics import GaussianMixture1D, SeedCandidates, fit_mixture
+from element_calcium.compute.cnmf._diagnostics import preprocessing_steps, seed_candidates
 from element_calcium.compute.cnmf._extract import ExtractionResult, extract_sources, resolve_sizes
 
-__all__ = ["ExtractionResult", "extract_sources", "resolve_sizes"]
+__all__ = ["ExtractionResult", "GaussianMixture1D", "SeedCandidates", "extract_sources", "fit_mixture",
+           "preprocessing_steps", "resolve_sizes", "seed_candidates"]

@@ -10,6 +10,9 @@ sparse ``W`` holds the ridge-regression weights of one coarse pixel on ``RING_PO
 spaced in angle on a circle of radius ``ring_size_factor * gSiz / 2`` (full-size pixels) around it: beyond a
 cell's own footprint, so a cell's activity is not taken for background. Frames are averaged in blocks down to
 at most ``FIT_FRAMES`` for the fit; the background varies slowly, so little is lost.
+
+The ridge regressions of `fit` (a batched product and solve per block of pixels) run on ``xp``; the resizing
+(OpenCV) and the sparse ``W`` stay on the CPU.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from scipy import sparse
+
+from element_calcium.compute import _backend
 
 SSUB = 2
 RING_POINTS = 32
@@ -73,32 +78,35 @@ def ring_offsets(radius: float) -> np.ndarray:
     return np.unique(offsets, axis=0)
 
 
-def fit(residual: np.ndarray, shape: tuple[int, int], *, radius: float) -> RingModel:
+def fit(residual: np.ndarray, shape: tuple[int, int], *, radius: float, xp) -> RingModel:
     """Fit W on ``residual`` (T, h' w') float32 coarse residual frames (movie - components - b0, downsampled).
 
-    ``radius`` is the ring radius in full-size pixels.
+    ``radius`` is the ring radius in full-size pixels; ``xp`` the array namespace of the regressions.
     """
     small = coarse_shape(shape)
     n_pixels = small[0] * small[1]
     block = max(1, math.ceil(len(residual) / FIT_FRAMES))
     n_blocks = len(residual) // block
+    residual = xp.asarray(residual)
     data = residual[: n_blocks * block].reshape(n_blocks, block, n_pixels).mean(axis=1) if block > 1 else residual
-    data = np.concatenate([data, np.zeros((len(data), 1), dtype=np.float32)], axis=1)  # column n_pixels: zero
+    data = xp.concatenate([data, xp.zeros((len(data), 1), dtype=xp.float32)], axis=1)  # column n_pixels: zero
     offsets = ring_offsets(max(radius / SSUB, 1.0))
     yy, xx = np.divmod(np.arange(n_pixels), small[1])
     ny = yy[:, None] + offsets[None, :, 0]
     nx = xx[:, None] + offsets[None, :, 1]
     inside = (ny >= 0) & (ny < small[0]) & (nx >= 0) & (nx < small[1])
     neighbours = np.where(inside, ny * small[1] + nx, n_pixels)
-    weights = np.zeros(neighbours.shape, dtype=np.float32)
+    weights = xp.zeros(neighbours.shape, dtype=xp.float32)
+    ring_pixels = xp.asarray(neighbours)
     for start in range(0, n_pixels, _PIXEL_CHUNK):
         stop = min(start + _PIXEL_CHUNK, n_pixels)
-        ring = data[:, neighbours[start:stop]].transpose(1, 2, 0)  # (c, K, T)
+        ring = data[:, ring_pixels[start:stop]].transpose(1, 2, 0)  # (c, K, T)
         gram = ring @ ring.transpose(0, 2, 1)
         target = ring @ data[:, start:stop].T[:, :, None]
-        ridge = _RIDGE * np.trace(gram, axis1=1, axis2=2) / gram.shape[1] + 1e-12
-        gram += ridge[:, None, None] * np.eye(gram.shape[1], dtype=np.float32)
-        weights[start:stop] = np.linalg.solve(gram.astype(np.float64), target.astype(np.float64))[:, :, 0]
+        ridge = _RIDGE * xp.trace(gram, axis1=1, axis2=2) / gram.shape[1] + 1e-12
+        gram += ridge[:, None, None] * xp.eye(gram.shape[1], dtype=xp.float32)
+        weights[start:stop] = xp.linalg.solve(gram.astype(xp.float64), target.astype(xp.float64))[:, :, 0]
+    weights = _backend.to_numpy(weights)
     weights[~inside] = 0.0
     rows = np.repeat(np.arange(n_pixels), neighbours.shape[1])
     matrix = sparse.csr_array(

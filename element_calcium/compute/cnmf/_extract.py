@@ -3,13 +3,15 @@ across patches removed (module docstring of `element_calcium.compute.cnmf`)."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 
-from element_calcium.compute import _backend
+from element_calcium.compute import _backend, parallel
 from element_calcium.compute.cnmf import _fit, _patches
 from element_calcium.compute.frames import ReadRegion, checked_region
 from element_calcium.compute.params import MODALITIES, DeconvolutionParams, ExtractionParams
@@ -99,13 +101,22 @@ def _check(shape, modality, params, deconvolution, cell_diameter) -> tuple[int, 
 
 
 def _read_patch(read_region: ReadRegion, n_frames, region) -> np.ndarray:
-    """(T, h, w) float32 movie of ``region`` (y0, y1, x0, x1), read in blocks of frames and checked finite."""
+    """(T, h, w) movie of ``region`` (y0, y1, x0, x1), read in blocks of frames and checked finite.
+
+    Integers of up to 16 bits are kept as they come (float32 holds them exactly; `_fit.PatchFrames` converts
+    chunks as they are used): an 8-bit movie takes a quarter of the memory of its float32 copy. Anything else
+    is converted to float32.
+    """
     y0, y1, x0, x1 = region
-    movie = np.empty((n_frames, y1 - y0, x1 - x0), dtype=np.float32)
+    movie = None
     for start in range(0, n_frames, _READ_FRAMES):
         stop = min(start + _READ_FRAMES, n_frames)
-        movie[start:stop] = checked_region(read_region, start, stop, region)
-        if not np.isfinite(movie[start:stop]).all():
+        block = checked_region(read_region, start, stop, region)
+        if movie is None:
+            exact = block.dtype.kind in "ui" and block.dtype.itemsize <= 2
+            movie = np.empty((n_frames, y1 - y0, x1 - x0), dtype=block.dtype if exact else np.float32)
+        movie[start:stop] = block
+        if movie.dtype.kind == "f" and not np.isfinite(movie[start:stop]).all():
             bad = np.flatnonzero(~np.isfinite(movie[start:stop]).all(axis=(1, 2))) + start
             raise ValueError(f"the movie has NaN or infinite values in frames {bad[:5].tolist()}"
                              f"{' ...' if len(bad) > 5 else ''} of region y {y0}:{y1}, x {x0}:{x1}")
@@ -122,6 +133,7 @@ def extract_sources(
     cell_diameter: float,
     border_pix: int = 0,
     device: str = "auto",
+    workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> ExtractionResult:
     """Find the cells of a motion-corrected movie: footprints, denoised calcium, spikes and background.
@@ -138,6 +150,9 @@ def extract_sources(
         border_pix: (pixels) width of the band along the edges of the field of view where no component is
             seeded: motion correction shifts pixels in from outside the frame there (the largest shift).
         device: "auto", "cpu" or "cuda": where the products with the movie run.
+        workers: patches fitted at the same time (threads; `compute.parallel`), each reading its patch and
+            holding its movie; 1 fits them one after the other. The result does not depend on it. ``read_region``
+            is called by one thread at a time.
         progress: called as ``progress(done_patches, n_patches)`` after each patch.
 
     Returns:
@@ -162,31 +177,50 @@ def extract_sources(
         init=params.init,
     )
     patches = _patches.grid((height, width), params.patch_size, params.patch_overlap)
+    workers = parallel.check_workers(workers) if device == "cpu" else 1
     parts = []
     images = {name: np.zeros((height, width), np.float32)
               for name in ("correlation_image", "pnr_image", "background_constant")}
     low_rank_b, low_rank_f = [], []
-    for done, (region, core) in enumerate(patches, start=1):
-        y0, y1, x0, x1 = region
-        movie = _read_patch(read_region, n_frames, region)
-        result = _fit.fit_patch(movie, settings, deconvolution, xp=xp, allowed=allowed[y0:y1, x0:x1])
-        del movie
-        cy0, cy1, cx0, cx1 = core
-        for name in images:
-            images[name][cy0:cy1, cx0:cx1] = getattr(result, name)[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-        local = np.zeros((y1 - y0, x1 - x0), dtype=bool)
-        local[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = True
-        for k in range(result.low_rank_b.shape[1]):
-            low_rank_b.append(_to_global(np.where(local.ravel(), result.low_rank_b[:, k], 0.0)[:, None], region, width))
-            low_rank_f.append(result.low_rank_f[k])
-        centre = _patches.centres(result.footprints, result.shape) + (y0, x0)
-        inside = (centre[:, 0] >= cy0 - 0.5) & (centre[:, 0] < cy1 - 0.5) & (centre[:, 1] >= cx0 - 0.5) & (
-            centre[:, 1] < cx1 - 0.5)
-        parts.append((done - 1, region, result, inside))
-        if progress is not None:
-            progress(done, len(patches))
+    reading = threading.Lock()
+
+    def fit(patch):
+        y0, y1, x0, x1 = region = patch[0]
+        with reading:
+            movie = _read_patch(read_region, n_frames, region)
+        return _fit.fit_patch(movie, settings, deconvolution, xp=xp, allowed=allowed[y0:y1, x0:x1])
+
+    with parallel.worker_threads(), contextlib.closing(
+            parallel.ordered_map(fit, patches, workers=workers, ahead=0)) as fitted:
+        for done, ((region, core), result) in enumerate(zip(patches, fitted), start=1):
+            _place(result, region, core, images, low_rank_b, low_rank_f, width)
+            parts.append((done - 1, region, result, _in_core(result, region, core)))
+            if progress is not None:
+                progress(done, len(patches))
     return _assemble(parts, images, low_rank_b, low_rank_f, (n_frames, height, width), deconvolution, params,
                      device)
+
+
+def _place(result, region, core, images, low_rank_b, low_rank_f, width: int) -> None:
+    """Copy the core of a patch's images into the full ``images``; collect its low-rank background (core only)."""
+    y0, y1, x0, x1 = region
+    cy0, cy1, cx0, cx1 = core
+    for name in images:
+        images[name][cy0:cy1, cx0:cx1] = getattr(result, name)[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    local = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    local[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = True
+    for k in range(result.low_rank_b.shape[1]):
+        low_rank_b.append(_to_global(np.where(local.ravel(), result.low_rank_b[:, k], 0.0)[:, None], region, width))
+        low_rank_f.append(result.low_rank_f[k])
+
+
+def _in_core(result, region, core) -> np.ndarray:
+    """(N,) bool: the patch's components whose centre of mass lies in its core."""
+    y0, _, x0, _ = region
+    cy0, cy1, cx0, cx1 = core
+    centre = _patches.centres(result.footprints, result.shape) + (y0, x0)
+    return (centre[:, 0] >= cy0 - 0.5) & (centre[:, 0] < cy1 - 0.5) & (centre[:, 1] >= cx0 - 0.5) & (
+        centre[:, 1] < cx1 - 0.5)
 
 
 def _to_global(columns: np.ndarray, region, width: int) -> sparse.csc_array:

@@ -52,33 +52,54 @@ class Settings:
     init: str
 
 
-def _block_means(movie: np.ndarray, factor: int) -> np.ndarray:
-    """(T // factor, h, w) float32 means of consecutive blocks of ``factor`` frames (a copy)."""
+class PatchFrames:
+    """The (T, P) frames of a patch (pixels in C order), kept in the movie's dtype and handed out as float32.
+
+    ``frames[start:stop]`` is a new (stop - start, P) float32 array; ``len(frames)`` is T and ``frames.shape``
+    (T, P). The updates read the movie a chunk of frames at a time through it, so an 8- or 16-bit movie stays
+    in memory at its own size, not as a float32 copy.
+    """
+
+    def __init__(self, movie: np.ndarray):
+        self._data = movie.reshape(len(movie), -1)
+        self.shape = self._data.shape
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, frames: slice) -> np.ndarray:
+        if not isinstance(frames, slice):
+            raise TypeError(f"PatchFrames takes a slice of frames, got {frames!r}")
+        return self._data[frames].astype(np.float32)
+
+
+def _block_means(Y: PatchFrames, shape: tuple[int, int], factor: int) -> np.ndarray:
+    """(T // factor, h, w) float32 means of consecutive blocks of ``factor`` frames of ``Y`` (a new array)."""
     if factor == 1:
-        return movie.copy()
-    n = len(movie) // factor
-    out = np.empty((n, *movie.shape[1:]), dtype=np.float32)
+        return Y[0 : len(Y)].reshape(len(Y), *shape)
+    n = len(Y) // factor
+    out = np.empty((n, *shape), dtype=np.float32)
     for i in range(n):
-        out[i] = movie[i * factor : (i + 1) * factor].mean(axis=0)
+        out[i] = Y[i * factor : (i + 1) * factor].mean(axis=0).reshape(shape)
     return out
 
 
 def fit_patch(movie: np.ndarray, settings: Settings, deconvolution, *, xp, allowed: np.ndarray | None = None
               ) -> PatchResult:
-    """Extract the components of ``movie`` (T, h, w) float32 (left unchanged).
+    """Extract the components of ``movie`` (T, h, w), float32 or integers of up to 16 bits (left unchanged).
 
     ``allowed``: (h, w) bool, the pixels where a component may be seeded (None: all).
     """
     n_frames, height, width = movie.shape
     shape = (height, width)
+    Y = PatchFrames(movie)
     factor = max(1, math.ceil(n_frames / INIT_FRAMES))
     initialise = _init.sparse_nmf if settings.init == "sparse_nmf" else _init.greedy
     init = initialise(
-        _block_means(movie, factor), gSig=settings.gSig, gSiz=settings.gSiz, min_corr=settings.min_corr,
+        _block_means(Y, shape, factor), gSig=settings.gSig, gSiz=settings.gSiz, min_corr=settings.min_corr,
         min_pnr=settings.min_pnr, max_components=settings.max_components, allowed=allowed,
-        trend_window=max(3, TREND_FRAMES // factor) if settings.background == "ring" else None,
+        trend_window=max(3, TREND_FRAMES // factor) if settings.background == "ring" else None, xp=xp,
     )
-    Y = movie.reshape(n_frames, height * width)
     A = init.footprints
     C = np.repeat(init.traces, factor, axis=1)
     if C.shape[1] < n_frames:
@@ -94,7 +115,8 @@ def fit_patch(movie: np.ndarray, settings: Settings, deconvolution, *, xp, allow
     temporal = None
     for _ in range(settings.n_iterations):
         if settings.background == "ring":
-            background = _updates.fit_ring(Y, A, C, background, radius=settings.ring_radius, xp=xp)
+            del background  # frees the previous fit's (T, P / 4) coarse frames before the next fit makes its own
+            background = _updates.fit_ring(Y, A, C, shape, radius=settings.ring_radius, xp=xp)
         else:
             background = _updates.fit_low_rank(Y, A, C, background, nb=settings.nb, xp=xp)
         masks = _updates.search_masks(A, shape, radius=radius, box=2 * settings.gSiz + 1)

@@ -1,6 +1,8 @@
 """Seed images of source extraction: the CNMF-E seed filter, per-pixel noise, peak-to-noise and local correlation.
 
-All arrays are NumPy float32; frames are (T, h, w). OpenCV does the per-frame filtering.
+Frames are (T, h, w) float32, NumPy or CuPy: the images are computed in the namespace of their input
+(`_backend.namespace_of`). OpenCV filters NumPy frames, the backend's ndimage CuPy frames (the same mirrored
+borders); the running median of `remove_trend` runs on the CPU.
 """
 
 from __future__ import annotations
@@ -8,9 +10,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from element_calcium.compute import _backend
 from element_calcium.compute.dff import running_percentile
 
 CORR_THRESHOLD = 2.0  # filtered values below this many noise levels are zeroed before the correlation image
+TREND_PIXELS = 2048  # pixels whose running median `remove_trend` computes at a time (bounds its memory)
 
 
 def seed_kernel(gSig: float, gSiz: int) -> np.ndarray:
@@ -32,23 +36,46 @@ def remove_trend(frames: np.ndarray, window: int | None) -> None:
     """Subtract from each pixel of ``frames`` (T, h, w) its running median over ``window`` frames (in place).
 
     None or a window of T frames or more subtracts the median over the whole recording. The running
-    median is `dff.running_percentile`'s (exact on a grid of frames, linear in between).
+    median is `dff.running_percentile`'s (exact on a grid of frames, linear in between), computed for
+    `TREND_PIXELS` pixels at a time: its working memory is some ten times its input's. It runs on the
+    CPU: CuPy ``frames`` are copied to the host and back.
     """
     n_frames = len(frames)
     if window is None or window >= n_frames:
-        frames -= np.median(frames, axis=0)
+        frames -= _backend.namespace_of(frames).median(frames, axis=0)
         return
-    pixels = frames.reshape(n_frames, -1).T
-    baseline = running_percentile(pixels, window=window, percentile=50.0)
-    frames -= baseline.T.reshape(frames.shape)
+    if _backend.namespace_of(frames) is not np:
+        on_host = _backend.to_numpy(frames)
+        remove_trend(on_host, window)
+        frames[...] = _backend.namespace_of(frames).asarray(on_host)
+        return
+    pixels = frames.reshape(n_frames, -1)
+    for start in range(0, pixels.shape[1], TREND_PIXELS):
+        block = pixels[:, start : start + TREND_PIXELS]
+        block -= running_percentile(block.T, window=window, percentile=50.0).T
 
 
 def filter_frames(frames: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Each (h, w) frame of ``frames`` (T, h, w) float32 filtered with ``kernel`` (mirrored borders)."""
+    """Each (h, w) frame of ``frames`` (T, h, w) float32 filtered with ``kernel`` (mirrored borders).
+
+    NumPy frames go through OpenCV one frame at a time, CuPy frames through the backend's ndimage at once.
+    """
+    xp = _backend.namespace_of(frames)
+    if xp is not np:
+        return filter_with_ndimage(frames, kernel, ndimage=_backend.ndimage_namespace(xp))
     out = np.empty_like(frames)
     for frame, filtered in zip(frames, out):
         cv2.filter2D(frame, cv2.CV_32F, kernel, filtered, borderType=cv2.BORDER_REFLECT)
     return out
+
+
+def filter_with_ndimage(frames, kernel: np.ndarray, *, ndimage):
+    """`filter_frames` through an ndimage namespace (``scipy.ndimage`` or ``cupyx.scipy.ndimage``) for frames
+    of its array type: a correlation of each frame with ``kernel`` (gSiz, gSiz) and OpenCV's mirrored borders
+    (``BORDER_REFLECT``, ndimage's ``"reflect"``). Equal to OpenCV's result up to float32 rounding."""
+    xp = _backend.namespace_of(frames)
+    weights = xp.asarray(kernel, dtype=xp.float32)[None]
+    return ndimage.correlate(frames, weights, mode="reflect").astype(xp.float32, copy=False)
 
 
 def filter_image(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -62,15 +89,17 @@ def negative_noise(centered: np.ndarray) -> np.ndarray:
     The root mean square of the negative values: transients are positive, so only noise falls below the
     median; for Gaussian noise this is the noise standard deviation.
     """
-    negative = np.minimum(centered, 0.0)
-    count = np.maximum((centered < 0).sum(axis=0), 1)
-    return np.sqrt(np.einsum("t...,t...->...", negative, negative) / count).astype(np.float32)
+    xp = _backend.namespace_of(centered)
+    negative = xp.minimum(centered, 0.0)
+    count = xp.maximum((centered < 0).sum(axis=0), 1)
+    return xp.sqrt(xp.einsum("t...,t...->...", negative, negative) / count).astype(xp.float32)
 
 
 def peak_to_noise(centered: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """(h, w) float32 peak over time of ``centered`` (T, h, w) divided by ``noise`` (h, w); 0 where noise is 0."""
+    xp = _backend.namespace_of(centered)
     peak = centered.max(axis=0)
-    return np.where(noise > 0, peak / np.where(noise > 0, noise, 1.0), 0.0).astype(np.float32)
+    return xp.where(noise > 0, peak / xp.where(noise > 0, noise, 1.0), 0.0).astype(xp.float32)
 
 
 def local_correlation(centered: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -79,19 +108,20 @@ def local_correlation(centered: np.ndarray, noise: np.ndarray) -> np.ndarray:
     ``centered`` (T, h, w) median-removed filtered frames; values below ``CORR_THRESHOLD`` x ``noise`` are set to
     zero first (CNMF-E), so correlation comes from transients rather than noise.
     """
-    data = np.where(centered >= CORR_THRESHOLD * noise, centered, 0.0).astype(np.float32)
+    xp = _backend.namespace_of(centered)
+    data = xp.where(centered >= CORR_THRESHOLD * noise, centered, 0.0).astype(xp.float32)
     data -= data.mean(axis=0)
-    norm = np.sqrt(np.einsum("thw,thw->hw", data, data))
-    data /= np.where(norm > 0, norm, 1.0)
+    norm = xp.sqrt(xp.einsum("thw,thw->hw", data, data))
+    data /= xp.where(norm > 0, norm, 1.0)
     height, width = data.shape[1:]
-    total = np.zeros((height, width), dtype=np.float32)
-    count = np.zeros((height, width), dtype=np.float32)
+    total = xp.zeros((height, width), dtype=xp.float32)
+    count = xp.zeros((height, width), dtype=xp.float32)
     for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):  # each neighbour pair once, credited to both pixels
         ys, yd = slice(0, height - dy), slice(dy, height)
         xs, xd = (slice(0, width - dx), slice(dx, width)) if dx >= 0 else (slice(-dx, width), slice(0, width + dx))
-        product = np.einsum("thw,thw->hw", data[:, ys, xs], data[:, yd, xd])
+        product = xp.einsum("thw,thw->hw", data[:, ys, xs], data[:, yd, xd])
         total[ys, xs] += product
         total[yd, xd] += product
         count[ys, xs] += 1.0
         count[yd, xd] += 1.0
-    return (total / np.maximum(count, 1.0)).astype(np.float32)
+    return (total / xp.maximum(count, 1.0)).astype(xp.float32)

@@ -5,6 +5,9 @@ of local correlation x peak-to-noise. Each seed's trace is the mean filtered tra
 with it; its footprint is the regression of the raw pixels of the gSiz box on that trace, a local background
 trace and a constant. The component is then subtracted from the raw and filtered data, and the seed images
 are recomputed around it, so the next seed comes from what is left.
+
+The seed images and the products of `sparse_nmf` with the movie run on ``xp`` (NumPy or CuPy); the seed-by-seed
+loop of `greedy` works on small boxes and runs on NumPy.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from element_calcium.compute import _backend
 from element_calcium.compute.cnmf import _images
 
 MIN_CORR_NEURON = 0.9  # pixels correlating this much with the seed give the initial trace
@@ -38,28 +42,30 @@ class Initialisation:
 
 
 
-def _seed_images(frames: np.ndarray, kernel: np.ndarray, trend_window: int | None):
+def _seed_images(frames: np.ndarray, kernel: np.ndarray, trend_window: int | None, *, xp):
     """The movie (T', h, w) float32 filtered by the seed ``kernel`` less its running median over ``trend_window``
     frames, its noise (h, w), and its local-correlation and peak-to-noise images (h, w), from which both
-    initialisations pick their seeds."""
-    filtered = _images.filter_frames(frames, kernel)
+    initialisations pick their seeds. Computed on ``xp``; all four come back as NumPy."""
+    filtered = _images.filter_frames(xp.asarray(frames), kernel)
     _images.remove_trend(filtered, trend_window)
     noise = _images.negative_noise(filtered)
-    return filtered, noise, _images.local_correlation(filtered, noise), _images.peak_to_noise(filtered, noise)
+    images = (_images.local_correlation(filtered, noise), _images.peak_to_noise(filtered, noise))
+    return tuple(_backend.to_numpy(image) for image in (filtered, noise, *images))
 
 def greedy(
     frames: np.ndarray, *, gSig: float, gSiz: int, min_corr: float, min_pnr: float, max_components: int | None,
-    allowed: np.ndarray | None = None, trend_window: int | None = None,
+    allowed: np.ndarray | None = None, trend_window: int | None = None, xp,
 ) -> Initialisation:
     """Initialise components of ``frames`` (T', h, w) float32 (modified in place: components are subtracted).
 
     ``allowed``: (h, w) bool, the pixels a seed may be taken at (None: all). ``trend_window``: frames of
     the running median removed from each pixel of the filtered movie before seeding, so that slow
     background changes (drift, bleaching) do not pass for cells; None removes one median per pixel.
+    ``xp``: the array namespace of the seed images.
     """
     n_frames, height, width = frames.shape
     kernel = _images.seed_kernel(gSig, gSiz)
-    filtered, noise, corr, pnr = _seed_images(frames, kernel, trend_window)
+    filtered, noise, corr, pnr = _seed_images(frames, kernel, trend_window, xp=xp)
     images = (corr.copy(), pnr.copy())
     search = _seed_score(corr, pnr, min_corr, min_pnr, allowed)
     radius = gSiz // 2
@@ -162,17 +168,18 @@ SPARSE_NMF_L1 = 0.05  # L1 penalty on a footprint, as a fraction of the largest 
 
 def sparse_nmf(
     frames: np.ndarray, *, gSig: float, gSiz: int, min_corr: float, min_pnr: float, max_components: int | None,
-    allowed: np.ndarray | None = None, trend_window: int | None = None,
+    allowed: np.ndarray | None = None, trend_window: int | None = None, xp,
 ) -> Initialisation:
     """Initialise components of ``frames`` (T', h, w) float32 by a sparse non-negative factorisation.
 
     Seeds are the local maxima (at least 2 gSig apart) of correlation x PNR above ``min_corr`` and ``min_pnr``;
     each starts as a Gaussian of sigma gSig within a disc of radius gSiz / 2. The median-removed, non-negative
     movie X is then factorised as A C by HALS with an L1 penalty on each footprint, every footprint kept within
-    its disc. ``allowed`` and ``trend_window`` are as in `greedy`.
+    its disc. ``allowed``, ``trend_window`` and ``xp`` are as in `greedy`; the products with the movie run on
+    ``xp``, the updates of the components (few pixels each) on NumPy.
     """
     n_frames, height, width = frames.shape
-    filtered, _, corr, pnr = _seed_images(frames, _images.seed_kernel(gSig, gSiz), trend_window)
+    filtered, _, corr, pnr = _seed_images(frames, _images.seed_kernel(gSig, gSiz), trend_window, xp=xp)
     del filtered
     score = _seed_score(corr, pnr, min_corr, min_pnr, allowed)
     spacing = max(3, int(round(2 * gSig)) | 1)
@@ -183,8 +190,10 @@ def sparse_nmf(
     if len(peaks) == 0:
         return Initialisation(np.zeros((height * width, 0), np.float32), np.zeros((0, n_frames), np.float32),
                               corr, pnr)
-    data = frames.reshape(n_frames, -1) - np.median(frames, axis=0).reshape(1, -1)
-    np.maximum(data, 0.0, out=data)
+    movie = xp.asarray(frames)
+    data = movie.reshape(n_frames, -1) - xp.median(movie, axis=0).reshape(1, -1)
+    del movie
+    xp.maximum(data, 0.0, out=data)
     radius = gSiz // 2
     yy, xx = np.divmod(np.arange(height * width), width)
     py, px = np.divmod(peaks, width)
@@ -192,14 +201,14 @@ def sparse_nmf(
     masks = distance2 <= radius**2
     A = np.where(masks, np.exp(-distance2 / (2 * gSig**2)), 0.0).astype(np.float32)
     A /= np.linalg.norm(A, axis=0)
-    C = np.maximum(A.T @ data.T, 0.0).astype(np.float32)
+    C = np.maximum(_backend.to_numpy(data @ xp.asarray(A)).T, 0.0).astype(np.float32)
     pixels = [np.flatnonzero(masks[:, n]) for n in range(len(peaks))]
     for _ in range(SPARSE_NMF_PASSES):
-        AY, AA = A.T @ data.T, A.T @ A
+        AY, AA = _backend.to_numpy(data @ xp.asarray(A)).T, A.T @ A  # A.T @ data.T is slow in multithreaded OpenBLAS
         for n in range(len(peaks)):
             if AA[n, n] > 0:
                 C[n] = np.maximum(C[n] + (AY[n] - AA[n] @ C) / AA[n, n], 0.0)
-        YC, CC = data.T @ C.T, C @ C.T
+        YC, CC = _backend.to_numpy(data.T @ xp.asarray(C.T)), C @ C.T
         for n, inside in enumerate(pixels):
             A[:, n] = 0.0
             if CC[n, n] > 0:

@@ -1,9 +1,13 @@
 """Alternating updates of one patch: background, spatial HALS, temporal HALS with deconvolution, merging.
 
-The patch movie ``Y`` is (T, P) float32 (pixels in C order). Components are dense ``A`` (P, N) and ``C``
-(N, T). Products with the movie are accumulated over chunks of frames of the background-subtracted movie
-``Y - B`` (`Background.subtract`), so at most a chunk of it exists at a time. The products run on ``xp``
-(NumPy or CuPy); everything else is NumPy.
+The patch movie ``Y`` is a (T, P) `_fit.PatchFrames` (pixels in C order), read as float32 chunks of frames.
+Components are dense ``A`` (P, N) and ``C`` (N, T). Products with the movie are accumulated over chunks of
+frames of the background-subtracted movie ``Y - B`` (`subtracted`), so at most a chunk of it exists at
+a time. The products with the movie, the background frames of the low-rank model and the ring regressions run on
+``xp`` (NumPy or CuPy); the component-by-component HALS steps (few pixels or N x N products), the cleaning of the
+footprints, merging and the deconvolution inside the temporal update run on NumPy. Products of few components with a
+chunk are written ``(chunk @ A).T``, not ``A.T @ chunk.T``: the same product, but multithreaded OpenBLAS runs
+the second form an order of magnitude slower (few output rows, a long inner dimension).
 """
 
 from __future__ import annotations
@@ -46,13 +50,14 @@ class Background:
     b: np.ndarray | None = None
     f: np.ndarray | None = None
 
-    def frames(self, start: int, stop: int) -> np.ndarray:
-        """(stop - start, P) float32 background of frames start..stop."""
+    def frames(self, start: int, stop: int, *, xp=np):
+        """(stop - start, P) float32 background of frames start..stop, an array of ``xp`` (the ring model's
+        interpolation runs on the CPU)."""
         if self.kind == "ring":
             if self.coarse is None:
-                return np.broadcast_to(self.b0, (stop - start, self.b0.size))
-            return self.b0 + _background.upsample(self.coarse[start:stop], self.shape)
-        return (self.b @ self.f[:, start:stop]).T
+                return xp.broadcast_to(xp.asarray(self.b0), (stop - start, self.b0.size))
+            return xp.asarray(self.b0) + xp.asarray(_background.upsample(self.coarse[start:stop], self.shape))
+        return (xp.asarray(self.b) @ xp.asarray(self.f[:, start:stop])).T
 
 
 def _chunks(n_frames: int):
@@ -60,29 +65,29 @@ def _chunks(n_frames: int):
         yield start, min(start + CHUNK_FRAMES, n_frames)
 
 
-def subtracted(Y: np.ndarray, background: Background):
-    """Yield (start, stop, (stop - start, P) float32 Y - B) over chunks of frames."""
+def subtracted(Y: np.ndarray, background: Background, *, xp):
+    """Yield (start, stop, (stop - start, P) float32 Y - B, an array of ``xp``) over chunks of frames."""
     for start, stop in _chunks(len(Y)):
-        yield start, stop, Y[start:stop] - background.frames(start, stop)
+        yield start, stop, xp.asarray(Y[start:stop]) - background.frames(start, stop, xp=xp)
 
 
-def fit_ring(Y, A, C, background: Background, *, radius: float, xp) -> Background:
-    """Refit b0 and the ring weights on the residual ``Y - A C`` and return the new background."""
+def fit_ring(Y, A, C, shape: tuple[int, int], *, radius: float, xp) -> Background:
+    """Fit b0 and the ring weights of an (h, w) patch on the residual ``Y - A C``; the new background."""
     n_frames = len(Y)
     a = xp.asarray(A)
     b0 = np.zeros(Y.shape[1], dtype=np.float64)
     for start, stop in _chunks(n_frames):
         b0 += Y[start:stop].sum(axis=0, dtype=np.float64)
     b0 = (b0 / n_frames - A @ C.mean(axis=1)).astype(np.float32)
-    coarse = np.empty((n_frames, np.prod(_background.coarse_shape(background.shape))), dtype=np.float32)
+    coarse = np.empty((n_frames, np.prod(_background.coarse_shape(shape))), dtype=np.float32)
     for start, stop in _chunks(n_frames):
         active = _backend.to_numpy(xp.asarray(C[:, start:stop]).T @ a.T)
-        residual = (Y[start:stop] - active - b0).reshape(stop - start, *background.shape)
-        coarse[start:stop] = _background.downsample(residual, background.shape)
-    model = _background.fit(coarse, background.shape, radius=radius)
+        residual = (Y[start:stop] - active - b0).reshape(stop - start, *shape)
+        coarse[start:stop] = _background.downsample(residual, shape)
+    model = _background.fit(coarse, shape, radius=radius, xp=xp)
     for start, stop in _chunks(n_frames):
         coarse[start:stop] = _background.predict(model, coarse[start:stop])
-    return Background(kind="ring", shape=background.shape, b0=b0, coarse=coarse)
+    return Background(kind="ring", shape=shape, b0=b0, coarse=coarse)
 
 
 def fit_low_rank(Y, A, C, background: Background, *, nb: int, xp) -> Background:
@@ -99,7 +104,7 @@ def fit_low_rank(Y, A, C, background: Background, *, nb: int, xp) -> Background:
                 b[:, k] = np.maximum(b[:, k] + (residual_f[:, k] - b @ ff[:, k]) / ff[k, k], 0.0)
         bY = np.zeros((nb, len(Y)), dtype=np.float32)
         for start, stop in _chunks(len(Y)):
-            bY[:, start:stop] = _backend.to_numpy(xp.asarray(b).T @ xp.asarray(Y[start:stop]).T)
+            bY[:, start:stop] = _backend.to_numpy((xp.asarray(Y[start:stop]) @ xp.asarray(b)).T)
         residual_b = bY - (b.T @ A) @ C
         bb = b.T @ b
         for k in range(nb):
@@ -141,8 +146,8 @@ def update_spatial(Y, background, A, C, masks, *, xp) -> np.ndarray:
     """HALS update of the footprints ``A`` (P, N) within ``masks`` on ``Y - B`` and traces ``C``."""
     c = xp.asarray(C)
     YC = xp.zeros((Y.shape[1], len(C)), dtype=xp.float32)
-    for start, stop, movie in subtracted(Y, background):
-        YC += xp.asarray(movie).T @ c[:, start:stop].T
+    for start, stop, movie in subtracted(Y, background, xp=xp):
+        YC += movie.T @ c[:, start:stop].T
     YC = _backend.to_numpy(YC)
     CC = C @ C.T
     A = A.copy()
@@ -192,9 +197,9 @@ def project(Y, background, A, *, xp):
     U = np.empty((A.shape[1], len(Y)), dtype=np.float32)
     under = np.empty_like(U)
     for start, stop in _chunks(len(Y)):
-        frames = xp.asarray(background.frames(start, stop))
-        under[:, start:stop] = _backend.to_numpy(a.T @ frames.T)
-        U[:, start:stop] = _backend.to_numpy(a.T @ xp.asarray(Y[start:stop]).T) - under[:, start:stop]
+        frames = background.frames(start, stop, xp=xp)
+        under[:, start:stop] = _backend.to_numpy((frames @ a).T)
+        U[:, start:stop] = _backend.to_numpy((xp.asarray(Y[start:stop]) @ a).T) - under[:, start:stop]
     return U, under
 
 
@@ -306,8 +311,8 @@ def spatial_corr(Y, background, A, C, *, xp) -> np.ndarray:
         selection[frames, i] = 1.0 / top
     means = xp.zeros((Y.shape[1], n), dtype=xp.float32)
     sel = xp.asarray(selection)
-    for start, stop, movie in subtracted(Y, background):
-        means += xp.asarray(movie).T @ sel[start:stop]
+    for start, stop, movie in subtracted(Y, background, xp=xp):
+        means += movie.T @ sel[start:stop]
     means = _backend.to_numpy(means)
     out = np.zeros(n, dtype=np.float32)
     for i in range(n):

@@ -9,7 +9,7 @@ on the k-th subdiagonal (`construct_G`); calcium follows from spikes as c = G^-1
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg, signal
+from scipy import linalg
 
 from element_calcium.compute import _checks
 
@@ -57,6 +57,8 @@ def convolve_ar(spikes, g) -> np.ndarray:
     Returns:
         float32 calcium of the shape of ``spikes``: c_t = g1 c_{t-1} + ... + gp c_{t-p} + s_t, c_{-k} = 0.
     """
+    from scipy import signal  # scipy.signal imports scipy.stats: loaded when first needed
+
     s = _checks.traces(spikes, "spikes", 1)
     coefficients = np.asarray(g)
     if coefficients.ndim == 2:

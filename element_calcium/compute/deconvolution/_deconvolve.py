@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import signal
 
 from element_calcium.compute import _checks
 from element_calcium.compute.deconvolution import _oasis
@@ -116,6 +115,8 @@ def estimate_noise(traces, *, noise_range=(0.25, 0.5), method: str = "logmexp") 
     Returns:
         sn in the traces' units: a float for one trace, (N,) float32 for (N, T).
     """
+    from scipy import signal  # scipy.signal imports scipy.stats: loaded when first needed
+
     array = _checks.traces(traces, "traces", _MIN_FRAMES, (1, 2))
     low, high = _noise_range(noise_range)
     if method not in NOISE_METHODS:

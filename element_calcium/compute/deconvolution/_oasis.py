@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy import linalg, optimize, signal
+from scipy import linalg, optimize
 
 MAX_ROOT = 0.995  # largest decay factor of an AR root: a decay time constant of ~200 frames
 _RSS_TOLERANCE = 1e-3  # relative tolerance on the noise constraint |y - b - c|^2 = sn^2 T
@@ -48,6 +48,8 @@ class _Kernel:
     """Impulse response of an AR(1)/AR(2) model and its running sums, for pools up to T frames."""
 
     def __init__(self, g: tuple[float, ...], n_frames: int):
+        from scipy import signal  # scipy.signal imports scipy.stats: loaded when first needed
+
         self.g = tuple(float(x) for x in g)
         self.g1 = self.g[0]
         self.g2 = self.g[1] if len(self.g) > 1 else 0.0

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from element_calcium.compute import _backend, _checks
+from element_calcium.compute import _backend, _checks, parallel
 from element_calcium.compute.frames import ReadFrames, checked_frames
 from element_calcium.compute.motion import _arguments, _run
 from element_calcium.compute.motion._diameter import PROVISIONAL_SIGMA, highpass_sigma, measure_diameter
@@ -49,6 +49,7 @@ def correct_motion(
     cell_diameter: float | None = None,
     device: str = "auto",
     chunk_frames: int = 200,
+    workers: int | None = None,
     write_corrected: Callable[[np.ndarray], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> MotionResult:
@@ -65,6 +66,8 @@ def correct_motion(
             (`estimate_cell_diameter`; the result's ``cell_diameter``).
         device: "auto" (a CUDA GPU when CuPy sees one), "cpu" or "cuda".
         chunk_frames: frames read, corrected and written at a time; memory grows with it.
+        workers: batches of frames corrected at the same time on the CPU (threads), the next chunk read
+            meanwhile; 1: one at a time. None: one per core available. The result does not depend on it.
         write_corrected: called with each chunk of corrected frames in order, (n, H, W): the input
             dtype (rounded, clipped) for integer input, float32 otherwise. None: not kept.
         progress: called as ``progress(done_frames, n_frames)`` after each chunk.
@@ -82,9 +85,17 @@ def correct_motion(
         raise ValueError(f"cell_diameter must be > 0 pixels or None, got {cell_diameter}")
     n_frames = _checks.integer(n_frames, "n_frames")
     chunk_frames = _checks.integer(chunk_frames, "chunk_frames")
+    if workers is not None:
+        parallel.check_workers(workers)
     device = _backend.resolve_device(device)
-    xp = _backend.get_xp(device)
+    with _run.using_workers(workers), parallel.worker_threads():
+        return _correct(read_frames, n_frames, params=params, cell_diameter=cell_diameter, device=device,
+                        chunk_frames=chunk_frames, write_corrected=write_corrected, progress=progress)
 
+
+def _correct(read_frames, n_frames, *, params, cell_diameter, device, chunk_frames, write_corrected, progress):
+    """`correct_motion` with checked arguments and a resolved ``device``."""
+    xp = _backend.get_xp(device)
     ranges = _run.template_ranges(n_frames, params.template_frames)
     first = checked_frames(read_frames, *ranges[0])
     shape = tuple(first.shape[1:])

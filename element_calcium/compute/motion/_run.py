@@ -1,23 +1,23 @@
 """Batches, CPU lanes and the two passes of `correct_motion`: template, then correction.
 
 Frames are processed in batches of about `_BATCH_PIXELS` pixels. On the CPU, batches run in
-parallel lanes (threads; OpenCV, NumPy and pocketfft release the GIL), one lane per core, each
-single-threaded; results are consumed in frame order. On a GPU one lane runs larger batches.
+parallel lanes (threads; OpenCV, NumPy and pocketfft release the GIL), one lane per worker
+(`using_workers`; default: one per core available), results consumed in frame order, so the
+lane count does not change the results. While the lanes correct a chunk, a helper thread reads
+the next one (`parallel.read_ahead`). On a GPU one lane runs larger batches.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from types import ModuleType
 
 import numpy as np
 
-from element_calcium.compute import _backend
+from element_calcium.compute import _backend, parallel
 from element_calcium.compute.frames import ReadFrames, checked_frames
 from element_calcium.compute.motion import _image
 from element_calcium.compute.motion._engine import PatchRegistration, RigidRegistration, correct
@@ -30,12 +30,26 @@ _TEMPLATE_BIN = 10  # the template is the median of the means of this many conse
 TEMPLATE_RUN = 30  # template frames are read in runs of up to this many consecutive frames
 
 
+_workers: ContextVar[int | None] = ContextVar("motion_workers", default=None)
+
+
+@contextlib.contextmanager
+def using_workers(workers: int | None) -> Iterator[None]:
+    """Within the block (this thread), the CPU runs ``workers`` lanes; None: one per core available (at most
+    `_MAX_LANES`)."""
+    token = _workers.set(workers)
+    try:
+        yield
+    finally:
+        _workers.reset(token)
+
+
 def lanes(device: str) -> int:
     """Number of batches processed at the same time on ``device``."""
     if device == "cuda":
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, _MAX_LANES))
+    workers = _workers.get()
+    return workers if workers is not None else min(parallel.available_cores(), _MAX_LANES)
 
 
 def batch_size(device: str, frame_shape: tuple[int, int]) -> int:
@@ -50,26 +64,10 @@ def batches(n_frames: int, size: int) -> list[tuple[int, int]]:
 
 @contextlib.contextmanager
 def lane_map(device: str) -> Iterator[Callable[[Callable, Iterable], Iterator]]:
-    """A ``map(function, items)`` that runs over the lanes of ``device``, yielding in order.
-
-    At most two results per lane are computed ahead of the consumer.
-    """
+    """A ``map(function, items)`` that runs over the lanes of ``device``, yielding in order
+    (`parallel.ordered_map`: at most two results per lane computed ahead of the consumer)."""
     n_lanes = lanes(device)
-    if n_lanes == 1:
-        yield map
-        return
-    with ThreadPoolExecutor(n_lanes, thread_name_prefix="motion-lane") as pool:
-
-        def ordered(function: Callable, items: Iterable) -> Iterator:
-            pending: deque = deque()
-            for item in items:
-                pending.append(pool.submit(function, item))
-                if len(pending) >= 2 * n_lanes:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-
-        yield ordered
+    yield lambda function, items: parallel.ordered_map(function, items, workers=n_lanes, ahead=1)
 
 
 def bin_median(stack, xp: ModuleType):
@@ -247,15 +245,20 @@ def correction_pass(
     write_corrected: Callable | None,
     progress: Callable | None,
 ) -> dict:
-    """Read, correct, write and summarise every frame, chunk by chunk.
+    """Read, correct, write and summarise every frame, chunk by chunk (the next chunk read while this one is
+    corrected).
 
     Returns the concatenated rigid, correlation and blocks (None when rigid only) arrays.
     """
     results: dict[str, list] = {"rigid": [], "correlation": [], "blocks": []}
     size = batch_size(device, frame_shape)
-    with lane_map(device) as run:
-        for chunk_start, chunk_stop in batches(n_frames, chunk_frames):
-            raw = checked_frames(read_frames, chunk_start, chunk_stop, frame_shape)
+    chunks = batches(n_frames, chunk_frames)
+
+    def read(span: tuple[int, int]) -> np.ndarray:
+        return checked_frames(read_frames, *span, frame_shape)
+
+    with lane_map(device) as run, contextlib.closing(parallel.read_ahead(read, chunks)) as read_chunks:
+        for (chunk_start, chunk_stop), raw in zip(chunks, read_chunks):
             written = []
             for part in run(corrector, (raw[start:stop] for start, stop in batches(len(raw), size))):
                 summary.add(part["corrected"], detail=part["detail"])
