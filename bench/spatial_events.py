@@ -11,8 +11,14 @@ same frames (voxels where an event's profile is >= 5% of its peak); the time thi
 event is found when a detected event overlaps it with IoU >= 0.5 (3-D masks); a false event overlaps no true
 event.
 
+With ``--shapes``, the provisional labels also go to a temporary memory-mapped file, and after the detection
+the final labels are streamed through `EventShapes` (astroCAST's 3-D mask properties) and every footprint through
+`footprint_properties`, as the SpatialEvents stage does; ``shapes_seconds`` is that time. With ``--bleach-window
+N``, astroCAST's Delta correction (`delta_bleach_correction_chunks`, dF) is timed over the rendered movie on its
+own, ``bleach_frames_per_s`` (rendering taken out).
+
     python bench/spatial_events.py [--frames 10000] [--size 512] [--device auto] [--chunk 250]
-                                   [--waves N] [--blobs N] [--seed 0]
+                                   [--waves N] [--blobs N] [--seed 0] [--shapes] [--bleach-window N]
 
 Prints one JSON object.
 """
@@ -24,13 +30,15 @@ import json
 import os
 import platform
 import resource
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from element_calcium.compute.events import detect_spatial_events
+from element_calcium.compute.events import EventShapes, detect_spatial_events, footprint_properties
 from element_calcium.compute.params import SpatialEventParams
+from element_calcium.compute.signal import delta_bleach_correction_chunks
 from element_calcium.simulate import simulate_astro
 
 
@@ -80,6 +88,28 @@ class Overlaps:
         }
 
 
+def shape_seconds(result, labels: np.ndarray, chunk_frames: int) -> float:
+    """Seconds to measure the events' mask properties over the final labels and their footprints' properties."""
+    began = time.perf_counter()
+    shapes = EventShapes(result.events[["z0", "z1", "y0", "y1", "x0", "x1"]].to_numpy())
+    for start in range(0, len(labels), chunk_frames):
+        shapes.add(start, result.label_lookup[labels[start : start + chunk_frames]])
+    shapes.table()
+    for ypix, xpix in result.footprints:
+        footprint_properties(ypix, xpix)
+    return time.perf_counter() - began
+
+
+def bleach_frames_per_s(movie, n_frames: int, window: int, chunk_frames: int, device: str) -> float:
+    """Frames per second of the streamed Delta correction, the simulator's rendering taken out."""
+    frames = movie.render(0, min(n_frames, 2000))
+    began = time.perf_counter()
+    for _ in delta_bleach_correction_chunks(lambda a, b: frames[a:b], len(frames), window=window,
+                                            chunk_frames=chunk_frames, device=device):
+        pass
+    return len(frames) / (time.perf_counter() - began)
+
+
 def describe_machine() -> str:
     """CPU model, logical cores and Python version of this machine."""
     model = platform.processor() or platform.machine()
@@ -100,6 +130,8 @@ def main() -> None:
     parser.add_argument("--waves", type=int, default=None, help="waves (default: 60 per 10,000 frames of 512x512)")
     parser.add_argument("--blobs", type=int, default=None, help="blobs (default: 3 per wave)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shapes", action="store_true", help="also time the shape properties of the events")
+    parser.add_argument("--bleach-window", type=int, default=None, help="also time Delta bleach correction")
     args = parser.parse_args()
     scale = args.frames / 10000 * (args.size / 512) ** 2
     waves = round(60 * scale) if args.waves is None else args.waves
@@ -116,10 +148,27 @@ def main() -> None:
         return frames
 
     overlaps = Overlaps(movie)
+    scratch = tempfile.TemporaryDirectory() if args.shapes else None
+    labels = (np.lib.format.open_memmap(Path(scratch.name) / "labels.npy", mode="w+", dtype=np.int32,
+                                        shape=(args.frames, args.size, args.size)) if scratch else None)
+
+    def write_labels(start: int, chunk: np.ndarray) -> None:
+        overlaps(start, chunk)
+        if labels is not None:
+            labels[start : start + len(chunk)] = chunk
+
     began = time.perf_counter()
     result = detect_spatial_events(read_frames, args.frames, fps=movie.fps, params=SpatialEventParams(),
-                                   device=args.device, chunk_frames=args.chunk, write_labels=overlaps)
+                                   device=args.device, chunk_frames=args.chunk, write_labels=write_labels)
     seconds = time.perf_counter() - began - overlaps.seconds
+    extra = {}
+    if labels is not None:
+        extra["shapes_seconds"] = round(shape_seconds(result, labels, args.chunk), 1)
+        del labels
+        scratch.cleanup()
+    if args.bleach_window is not None:
+        extra["bleach_frames_per_s"] = round(bleach_frames_per_s(movie, args.frames, args.bleach_window, args.chunk,
+                                                                 args.device), 1)
     print(json.dumps({
         "frames": args.frames,
         "size": args.size,
@@ -133,6 +182,7 @@ def main() -> None:
         "rss_before_mb": round(rss_before, 1),
         "movie_mb": round(args.frames * args.size**2 * movie.dtype.itemsize / 2**20, 1),
         **overlaps.scores(result.label_lookup),
+        **extra,
         "machine": describe_machine(),
     }))
 

@@ -157,7 +157,7 @@ def _referenced_results() -> set[str]:
     """Paths (relative to the processed root) of the results files that rows of the activated schemas name."""
     columns = [(imaging.MotionCorrection, "corrected_movie"), (imaging.Segmentation, "results_file")]
     if events.schema.is_activated():
-        columns.append((events.SpatialEvents, "event_map"))
+        columns += [(events.SpatialEvents, "event_map"), (events.SpatialEvents, "corrected_movie")]
     named = set()
     for table, column in columns:
         named.update(path for path in (table & f"{column} is not null").to_arrays(column))

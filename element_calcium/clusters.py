@@ -6,7 +6,8 @@ Activate it after the imaging and events schemas::
 
 - `CellClustering`: for each Activity trace set of a curation and each ``cells`` parameter set, the
   hierarchical clustering of the cells by the power spectrum of their activity
-  (`compute.clustering.cluster_cells`). The tree is stored, so `CellClustering.cut` gives the clusters
+  (`compute.clustering.cluster_cells`), over the whole recording or, with ``section_event``, over the
+  windows around that type's `events.BehaviorEvent` rows (CalTrig's sections). The tree is stored, so `CellClustering.cut` gives the clusters
   of any cut (a number of clusters or a distance threshold) without recomputing. Cells the curation
   puts in the cell group ``"outliers"`` are left out, as are silent cells; both are listed with the reason.
 - `EventClusteringTask` (Manual) names the events to cluster together — spatiotemporal events and/or
@@ -31,6 +32,7 @@ from ._schema_runtime import StageTable, insert_paramset, paramset_row
 from .stages.cell_clustering import CellClusteringInputs
 from .stages.event_clustering import EventClusteringInputs, EventMember
 from ._fetched import pack, unpack
+from .output_dirs import key_of
 from .compute import clustering
 
 schema = dj.Schema()
@@ -108,6 +110,8 @@ class CellClustering(StageTable, dj.Computed):
 
     Attributes:
         n_clusters, silhouette: the stored cut (the parameter set's) and its mean silhouette (None: undefined).
+        cut_rule: what chose that cut: the parameter set's ``n_clusters`` or ``threshold``, or its automatic
+            rule ``auto_cut`` (``eigengap``, ``silhouette``); ``none`` when fewer than two cells were left.
         linkage, distances: the SciPy tree of the M clustered cells and their condensed feature distances.
         clustered_ids, leaf_order: mask ids in observation order and in dendrogram order.
         frequencies, features: (F,) Hz and (M, F) spectral features.
@@ -121,6 +125,7 @@ class CellClustering(StageTable, dj.Computed):
     ---
     n_clusters: int16                  # clusters of the stored cut (the parameter set's)
     silhouette=null: float32           # mean silhouette of that cut; null when undefined
+    cut_rule="": varchar(16)           # what chose the cut: n_clusters, threshold, eigengap, silhouette (none: no tree)
     linkage: <blob>                    # (M - 1, 4) SciPy linkage of the M clustered cells
     distances: <blob>                  # (M (M - 1) / 2,) condensed feature distances
     clustered_ids: <blob>              # (M,) mask ids in the linkage's observation order
@@ -156,16 +161,23 @@ class CellClustering(StageTable, dj.Computed):
 
     def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
         params = (ClusteringParamSet & key).fetch1("params")
-        curation = {name: key[name] for name in imaging.Curation.primary_key}
+        curation = key_of(imaging.Curation.primary_key, key)
         mask_ids, traces = (imaging.Activity.Trace & key).to_arrays("mask_id", "activity_trace", order_by="mask_id")
         spikes = None
         if params["signal"] == "filtered":
             spikes = (imaging.Activity.Trace & curation & {"extraction_method": "deconvolved"}).to_arrays(
                 "activity_trace", order_by="mask_id")
         outliers = (imaging.Curation.CellGroup & curation & {"group_name": OUTLIER_GROUP}).to_arrays("mask_id")
+        event_times = frame_times = None
+        if params.get("section_event") is not None:
+            recording = {name: key[name] for name in imaging.Recording.primary_key}
+            event_times = (events.BehaviorEvent & recording & {"event_type": params["section_event"]}).to_arrays(
+                "event_time", order_by="event_time")
+            frame_times = (imaging.RecordingInfo.Timestamps & key).fetch1("frame_times")
         return (pack(vars(CellClusteringInputs(
             mask_ids=mask_ids, traces=_stacked(traces), spikes=None if spikes is None else _stacked(spikes),
-            outliers=outliers, fps=float((imaging.RecordingInfo & key).fetch1("fps")), params=params))),)
+            outliers=outliers, fps=float((imaging.RecordingInfo & key).fetch1("fps")), params=params,
+            event_times=event_times, frame_times=frame_times))),)
 
     def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[stages.Rows]:
         return (stages.run(CellClustering.__name__, CellClusteringInputs(**unpack(inputs))),)
@@ -184,7 +196,7 @@ class CellClustering(StageTable, dj.Computed):
             ``(assignments, silhouette)``: a DataFrame with ``mask_id`` and ``cluster`` for every cell of the
             trace set (-1 for the cells left out), and the cut's mean silhouette.
         """
-        key = {name: key[name] for name in cls.primary_key}
+        key = key_of(cls.primary_key, key)
         row = (cls & key).fetch1()
         result = clustering.cut_linkage(row["linkage"], row["distances"], n_clusters=n_clusters,
                                         threshold=threshold)
@@ -246,6 +258,7 @@ class EventClustering(StageTable, dj.Computed):
 
     Attributes:
         n_events, n_clusters, silhouette: events clustered, clusters of the cut and its mean silhouette.
+        cut_rule: what chose the cut (as `CellClustering`).
         linkage, leaf_order: the tree over the events and their dendrogram order.
         SpatialAssignment, TransientAssignment: per event, its position and cluster.
         Counts: per group and cluster, events and their share of the group.
@@ -258,6 +271,7 @@ class EventClustering(StageTable, dj.Computed):
     n_events: int32
     n_clusters: int16
     silhouette=null: float32
+    cut_rule="": varchar(16)           # what chose the cut: n_clusters, threshold, eigengap, silhouette
     linkage: <blob>                    # (E - 1, 4) over the events in the order of the assignment parts
     leaf_order: <blob>                 # (E,) event positions (0-based, that order) in dendrogram order
     """
@@ -307,6 +321,25 @@ class EventClustering(StageTable, dj.Computed):
             members += [_member(self.TransientAssignment, key, source, row,
                                 traces[row["mask_id"]][row["start_frame"] : row["end_frame"] + 1]) for row in rows]
         return (pack({"task": str(key), "members": [vars(member) for member in members], "params": params}),)
+
+    @classmethod
+    def counts(cls, key: dict[str, Any], *, fraction: bool = False) -> pd.DataFrame:
+        """The stored events of each cluster in each group as a clusters x groups table (for
+        `plotting.plot_count_clustermap` or `plotting.plot_cluster_counts`).
+
+        Args:
+            key: a key of `EventClustering`.
+            fraction: the share of each group's events instead of counts.
+
+        Returns:
+            DataFrame, index ``cluster``, columns ``event_group`` (both sorted).
+        """
+        key = key_of(cls.primary_key, key)
+        rows = pd.DataFrame((cls.Counts & key).to_dicts())
+        if rows.empty:
+            raise ValueError(f"no stored counts for event clustering {key}; populate EventClustering first")
+        table = rows.pivot(index="cluster", columns="event_group", values="fraction" if fraction else "event_count")
+        return table.sort_index().sort_index(axis=1)
 
     def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[stages.Rows]:
         inputs = unpack(inputs)

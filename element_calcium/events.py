@@ -26,12 +26,11 @@ import numpy as np
 
 from . import _schema_runtime, imaging, stages
 from ._schema_runtime import StageTable, insert_paramset, paramset_row
-from .progress import step_progress
 from ._fetched import pack, unpack
-from .paths import find_full_path, path_under_root
+from .output_dirs import key_of
 from .stages.curated_transients import STORED_TRANSIENT_COLUMNS, CurationInputs
+from .compute.params import PeriEventParams
 from .stages.peri_event import PeriEventInputs
-from .stages.spatial_events import SpatialEventInputs
 from .stages.transients import TraceInputs
 
 schema = dj.Schema()
@@ -56,8 +55,10 @@ def activate(schema_name: str, *, create_schema: bool = True, create_tables: boo
         dj.config.stores[ARRAY_STORE] = {"protocol": "file", "location": str(location)}
     if create_schema:
         imaging.create_utf8mb4_schema(schema_name)
+    spatial = importlib.import_module(".events_spatial", __package__)  # declares SpatialEvents on this schema
     schema.activate(schema_name, create_schema=create_schema, create_tables=create_tables)
-    _schema_runtime.record_activated(importlib.import_module(__name__))
+    for module in (importlib.import_module(__name__), spatial):
+        _schema_runtime.record_activated(module)
 
 
 # ---------------------------------------------------------------------------- parameter sets
@@ -362,16 +363,25 @@ class PeriEventWindow(StageTable, dj.Computed):
         mask_ids: (N,) the cells of the windows' second axis.
         sample_times: (S,) s relative to the event.
         event_frames: (E,) the nearest frame of each event.
-        windows: (E, N, S) float32 trial x cell x sample, NaN outside the recording (an ``.npy`` in the store).
+        windows: (E, N, S) float32 trial x cell x sample, NaN outside the recording (an ``.npy`` in the store): of
+            the Activity trace, or of its transient raster (0/1 per frame; the trial mean is each cell's event
+            probability per sample) where the parameter set's ``source`` says so (`stages.peri_event`).
         CellResponse: per cell, trials, baseline, mean response, delta, z-score and permutation p-value.
+        transient_paramset_id: for windows of the transient raster, the Transients set it was made from; null for
+            windows of the trace.
+        transient_curation_id: for windows of a curation's raster, the CuratedTransients it was made from; else
+            null. These keys make the windows depend on the transients they were cut from (deleting those deletes
+            the windows) and place PeriEventWindow after Transients and CuratedTransients when all are populated.
     """
 
     definition = """
-    # activity of each cell around every event of one type (C, S or dF/F, by the Activity method)
+    # activity of each cell around every event of one type: the Activity trace (C, S or dF/F) or its transient raster
     -> imaging.Activity
     -> BehaviorEventType
     -> EventParamSet
     ---
+    -> [nullable] Transients.proj(transient_paramset_id='event_paramset_id')
+    -> [nullable] CuratedTransients.proj(transient_paramset_id='event_paramset_id')
     n_events: int32
     mask_ids: <blob>                   # (N,) cells of the windows' second axis
     sample_times: <blob>               # (S,) s relative to the event
@@ -394,93 +404,61 @@ class PeriEventWindow(StageTable, dj.Computed):
 
     @property
     def key_source(self):
-        return (imaging.Activity * BehaviorEventType.proj() & BehaviorEvent) * _params_of("peri_event").proj()
+        candidates = (imaging.Activity * BehaviorEventType.proj() & BehaviorEvent) * _params_of("peri_event").proj()
+        return candidates & _peri_event_sources()
 
     def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
         event_times = (BehaviorEvent & key).to_arrays("event_time", order_by="event_time")
-        return (pack({"traces": vars(_trace_inputs(key)), "event_times": np.asarray(event_times, np.float64)}),)
+        settings = PeriEventParams(**(EventParamSet & key).fetch1("params"))
+        transients = None
+        if settings.source != "trace":
+            activity_key = key_of(imaging.Activity.primary_key, key)
+            stored = _stored_transients(settings, part=True) & activity_key
+            transients = dict(zip(_RASTER_COLUMNS, (np.asarray(values, np.int64)
+                                                    for values in stored.to_arrays(*_RASTER_COLUMNS))))
+        return (pack({"traces": vars(_trace_inputs(key)), "event_times": np.asarray(event_times, np.float64),
+                      "transients": transients}),)
 
     def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[stages.Rows]:
         inputs = unpack(inputs)
-        inputs = PeriEventInputs(traces=TraceInputs(**inputs["traces"]), event_times=inputs["event_times"])
+        inputs = PeriEventInputs(traces=TraceInputs(**inputs["traces"]), event_times=inputs["event_times"],
+                                 transients=inputs["transients"])
         return (stages.run(PeriEventWindow.__name__, inputs),)
+
+
+_RASTER_COLUMNS = ("mask_id", "start_frame", "onset_frame", "peak_frame", "end_frame")
+
+
+def _stored_transients(settings: PeriEventParams, *, part: bool = False):
+    """The transients a raster-source peri-event set uses: those of its transient set (``Transients``) or of its
+    curation (``CuratedTransients``); ``part``: the ``Transient`` rows instead of the master rows."""
+    table = Transients if settings.source == "transients" else CuratedTransients
+    restriction = {"event_paramset_id": settings.transient_paramset_id}
+    if settings.source == "curated_transients":
+        restriction["transient_curation_id"] = settings.transient_curation_id
+    return (table.Transient if part else table) & restriction
+
+
+def _peri_event_sources() -> list[dict[str, Any]]:
+    """The peri-event keys whose source is stored: every key of a set that windows the trace; for a set that
+    windows the transient raster, the Activity keys whose transients (or curation) are stored, so that a key is
+    computed once its transients are, never from a raster that is not there yet."""
+    allowed = []
+    for set_id, params in zip(*_params_of("peri_event").to_arrays("event_paramset_id", "params")):
+        settings = PeriEventParams(**params)
+        if settings.source == "trace":
+            allowed.append({"event_paramset_id": int(set_id)})
+            continue
+        stored = _stored_transients(settings).proj(transient_set="event_paramset_id")
+        allowed.extend({**activity_key, "event_paramset_id": int(set_id)}
+                       for activity_key in (imaging.Activity & stored).keys())
+    return allowed
 
 # ---------------------------------------------------------------------------- spatiotemporal events
 
 
-@schema
-class SpatialEvents(StageTable, dj.Computed):
-    """Spatiotemporal events (astrocyte-style) in the motion-corrected movie (`stages.spatial_events`).
-
-    Attributes:
-        event_map: the (T, H, W) int32 HDF5 movie of event ids (0: none), relative to the processed root.
-        event_count: events found.
-        device, wall_time: where (cpu, cuda) and how long (s) the detection ran.
-        noise_image: (H, W) float32 noise standard deviation of each pixel (grey levels).
-        Event: per event, frames, bounding box, volume, area, duration (s), centroid, height, SNR, footprint and
-            mean trace.
-    """
-
-    definition = """
-    # spatiotemporal events (astrocyte-style) in the motion-corrected movie
-    -> imaging.MotionCorrection
-    -> EventParamSet
-    ---
-    event_map: varchar(255)            # (T, H, W) int32 HDF5 movie of event ids (0: none), under the processed root
-    event_count: int32
-    device: varchar(8)                 # cpu | cuda
-    wall_time: float32                 # (s)
-    noise_image: <blob>                # (H, W) float32 noise standard deviation of each pixel (grey levels)
-    """
-
-    class Event(dj.Part):
-        definition = """
-        -> master
-        event_id: int32                  # 1..N in order of the first frame
-        ---
-        z0: int32                        # first frame (0-based)
-        z1: int32                        # frame after the last
-        start_time: float64              # (s) recording clock
-        y0: int32                        # bounding box rows y0..y1 - 1 and columns x0..x1 - 1 (pixels)
-        y1: int32
-        x0: int32
-        x1: int32
-        volume: int32                    # voxels
-        area: int32                      # footprint pixels (any frame)
-        duration_s: float32
-        centroid_y: float32              # (pixels) of the footprint
-        centroid_x: float32
-        max_height: float32              # max - min of the trace (dF or dF/F units)
-        max_gradient=null: float32       # largest rise of the trace per frame; null for a one-frame event
-        noise_mean: float32              # mean delta of the ring around the footprint over the event's frames
-        noise_std: float32               # (no ring: of the footprint just before and after the event)
-        snr=null: float32                # (max(trace) - noise_mean) / noise_std
-        footprint_ypix: <blob>           # (area,) int32
-        footprint_xpix: <blob>           # (area,) int32
-        trace: <blob>                    # (z1 - z0,) float32 mean over the footprint
-        """
-
-    @property
-    def key_source(self):
-        corrected = imaging.MotionCorrection & "corrected_movie is not null"
-        return corrected * _params_of("spatial").proj()
-
-    def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
-        processed_root = imaging.get_processed_root_dir()
-        movie = find_full_path(processed_root, (imaging.MotionCorrection & key).fetch1("corrected_movie"))
-        output_dir = (imaging.ProcessingTask & key).fetch1("processing_output_dir")
-        imaging.ProcessingTask.check_output_dir(key, output_dir)
-        return (pack(vars(SpatialEventInputs(
-            movie_file=str(movie), output_dir=str(path_under_root(processed_root, output_dir)),
-            output_dir_relative=output_dir, event_paramset_id=key["event_paramset_id"],
-            params=(EventParamSet & key).fetch1("params"),
-            frame_times=(imaging.RecordingInfo.Timestamps & key).fetch1("frame_times"),
-            owner=imaging.results_owner(SpatialEvents, key),
-            movie_owner=imaging.results_owner(imaging.MotionCorrection, key),
-        ))),)
-
-    def make_compute(self, key: dict[str, Any], inputs: Any) -> tuple[stages.Rows]:
-        inputs = SpatialEventInputs(**unpack(inputs))
-        with step_progress(SpatialEvents.__name__, key, step="detecting events (two passes)",
-                           unit="frames") as progress:
-            return (stages.run(SpatialEvents.__name__, inputs, settings=imaging.stage_settings(progress)),)
+def __getattr__(name: str) -> Any:
+    """``SpatialEvents`` is declared on this schema in `events_spatial` (imported on first use)."""
+    if name == "SpatialEvents":
+        return importlib.import_module(".events_spatial", __package__).SpatialEvents
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

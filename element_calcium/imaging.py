@@ -9,9 +9,10 @@ and two functions: ``get_raw_root_dirs() -> list[Path]`` (roots holding raw reco
 ``get_processed_root_dir() -> Path`` (root for processing output). Paths stored in tables are
 relative to those roots.
 
-The schema's tables are declared in three modules on one schema object, upstream first:
+The schema's tables are declared in four modules on one schema object, upstream first:
 `imaging_recordings` (recordings, parameter sets, processing tasks), `imaging_processing` (motion
-correction, segmentation, mask classification) and this one (curation, fluorescence, activity). This
+correction, segmentation, mask classification), `imaging_provenance` (what ran for each task) and this one
+(curation, fluorescence, activity). This
 module is the schema's public face: every table and helper is used as ``imaging.<name>``.
 """
 
@@ -26,11 +27,12 @@ from typing import Any
 import datajoint as dj
 import numpy as np
 
-from . import _schema_runtime, imaging_processing, imaging_recordings, reservations, stages
+from . import _schema_runtime, imaging_processing, imaging_provenance, imaging_recordings, reservations, stages
 from ._fetched import pack, unpack
 from ._schema_runtime import StageTable, activated_schemas, check_attribute, create_utf8mb4_schema
 from .extraction_file import ExtractedSources, read_stored_traces
 from .imaging_processing import MaskClassification, MaskType, MotionCorrection, Segmentation, stage_settings
+from .imaging_provenance import Processing
 from .imaging_recordings import (
     DEFAULT_METHOD,
     DEFAULT_PARAMSET_ID,
@@ -54,7 +56,7 @@ from .stages.activity import ACTIVITY_METHODS, TOOL_TRACE, ActivityInputs
 
 __all__ = [  # the imaging schema's public names, wherever they are declared
     "AcquisitionSoftware", "Activity", "ActivityExtractionMethod", "Channel", "Curation", "Fluorescence",
-    "MaskClassification", "MaskType", "MotionCorrection", "ProcessingMethod", "ProcessingParamSet",
+    "MaskClassification", "MaskType", "MotionCorrection", "Processing", "ProcessingMethod", "ProcessingParamSet",
     "ProcessingTask", "Recording", "RecordingInfo", "RecordingLocation", "Segmentation", "DEFAULT_METHOD",
     "DEFAULT_PARAMSET_ID", "activate", "activated_schemas", "automatic_tables", "check_attribute",
     "create_utf8mb4_schema", "curated_sources", "curation_chain", "curation_inputs", "fill_automatic_entries",
@@ -96,7 +98,7 @@ def activate(
         create_tables=create_tables,
         add_objects=linking_module.__dict__,
     )
-    for module in (imaging_recordings, imaging_processing, importlib.import_module(__name__)):
+    for module in (imaging_recordings, imaging_processing, imaging_provenance, importlib.import_module(__name__)):
         _schema_runtime.record_activated(module)
 
 
@@ -152,14 +154,17 @@ class Curation(dj.Manual):
         """
 
     class Merged(dj.Part):
-        """A new cell replacing several cells of the parent curation, re-estimated from the movie.
+        """A new cell replacing several cells of the parent curation: re-estimated from the motion-corrected
+        movie where the task has one; for loaded results (no corrected movie), the mean of the merged cells'
+        footprints and traces, as CalTrig merges.
 
         Attributes:
             mask_id: the new cell's id.
             merged_ids: (k,) int64 ids of the parent's cells it replaces.
             mask_npix, mask_center_x, mask_center_y, mask_xpix, mask_ypix: its footprint, as in `Segmentation.Mask`.
-            mask_weights: (npix,) float32 footprint weights, unit L2 norm.
-            fluorescence: (T,) float32 trace estimated from the motion-corrected movie.
+            mask_weights: (npix,) float32 footprint weights: unit L2 norm when re-estimated; the mean of the
+                merged footprints, in the loaded tool's units, for loaded results.
+            fluorescence: (T,) float32 trace: estimated from the corrected movie, or the merged cells' mean.
             background_fluorescence: (T,) float32 background under the footprint, same units.
         """
 
@@ -172,13 +177,14 @@ class Curation(dj.Manual):
         """ + _NEW_CELL_ATTRIBUTES
 
     class Added(dj.Part):
-        """A cell the segmentation missed, drawn by hand; footprint and traces estimated from the movie.
+        """A cell the segmentation missed, drawn by hand; footprint and traces estimated from the movie (the
+        motion-corrected movie, or for loaded results the raw movie moved by the loaded motion).
 
         Attributes:
             mask_id: the new cell's id.
             mask_npix, mask_center_x, mask_center_y, mask_xpix, mask_ypix: its footprint, as in `Segmentation.Mask`.
             mask_weights: (npix,) float32 footprint weights, unit L2 norm.
-            fluorescence: (T,) float32 trace estimated from the motion-corrected movie.
+            fluorescence: (T,) float32 trace estimated from that movie.
             background_fluorescence: (T,) float32 background under the footprint, same units.
         """
 
@@ -353,6 +359,9 @@ class Activity(StageTable, dj.Computed):
             Fluorescence.Trace (foreign key): the cell's fluorescence trace.
             activity_trace: (T,) float32: dF/F (unitless), deconvolved spikes or denoised calcium (fluorescence units).
             standardized_noise: (percent per sqrt(Hz)) dF/F only: 100 median(abs(diff(dF/F))) / sqrt(fps).
+            ar_coefficients: (p,) float32 AR coefficients g1..gp of the OASIS deconvolution that made a
+                deconvolved or denoised trace (minian's ``g``; `element_calcium.compute.deconvolution.ar_pulse_response`
+                and `element_calcium.plotting.plot_pulse_responses` use them); null for dF/F and where none is known.
         """
 
         definition = """
@@ -361,6 +370,7 @@ class Activity(StageTable, dj.Computed):
         ---
         activity_trace: <blob>            # (T,) float32
         standardized_noise=null: float32  # dF/F only: 100 median(abs(diff(dF/F))) / sqrt(fps), percent per sqrt(Hz)
+        ar_coefficients=null: <blob>      # (p,) float32 AR coefficients g1..gp of the deconvolution; null: none
         """
 
     def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:
@@ -388,8 +398,10 @@ def _activity_inputs(key: dict[str, Any]) -> ActivityInputs:
         segmented = {int(mask_id) for mask_id in (Segmentation.Mask & key).to_arrays("mask_id")}
         kept = segmented - new_ids
         tool_trace_ids = np.array([mask_id for mask_id in mask_ids if int(mask_id) in kept], np.int64)
+        fitted = dict(zip(*(Segmentation.Mask & key).to_arrays("mask_id", "ar_coefficients")))
+        tool_file["tool_ar_coefficients"] = [fitted.get(int(mask_id)) for mask_id in tool_trace_ids]
         stat = path.stat()
-        tool_file = {"results_file": str(path), "owner": owner, "file_stamp": (stat.st_size, stat.st_mtime_ns)}
+        tool_file.update(results_file=str(path), owner=owner, file_stamp=(stat.st_size, stat.st_mtime_ns))
     return ActivityInputs(
         extraction_method=key["extraction_method"], mask_ids=np.asarray(mask_ids, np.int64),
         fluorescence=_stacked(traces, n_frames),

@@ -16,6 +16,7 @@ from . import stages
 from ._fetched import pack, unpack
 from ._schema_runtime import StageTable
 from ._schema_runtime import run_settings as get_run_settings
+from .compute.params import ProcessingParams
 from .imaging_recordings import (
     Channel,
     ProcessingParamSet,
@@ -58,6 +59,8 @@ class MotionCorrection(StageTable, dj.Imported):
         corrected_mean_correlation: the same after correction.
         improved_fraction: share of the template frames whose correlation with the mean rose.
         quality_warning: set when the frames moved but correction did not make them agree better.
+        run_record: what produced the row: start and end (UTC), host, software and version
+            (`stages.run_record`); null for rows made before runs were recorded.
     """
 
     definition = """
@@ -74,6 +77,7 @@ class MotionCorrection(StageTable, dj.Imported):
     corrected_mean_correlation=null: float32  # the same after correction
     improved_fraction=null: float32        # share of the template frames whose correlation with the mean rose
     quality_warning=null: varchar(255)     # set when the frames moved but correction did not make them agree better
+    run_record=null: json                  # what produced the row: started, finished (UTC), host, software, version
     """
 
     class RigidMotionCorrection(dj.Part):
@@ -195,6 +199,7 @@ class MotionCorrection(StageTable, dj.Imported):
             n_frames=int(n_frames),
             frame_shape=(int(height), int(width)),
             owner=results_owner(MotionCorrection, key),
+            plane=int(key["plane"]),
         )
         return (inputs,)
 
@@ -213,7 +218,7 @@ def _segmentation_inputs(key: dict[str, Any]) -> SegmentationInputs:
     ProcessingTask.check_output_dir(key, output_dir)
     method, params = (ProcessingParamSet & key).fetch1("processing_method", "params")
     fps, height, width, n_frames = (RecordingInfo & key).fetch1("fps", "px_height", "px_width", "nframes")
-    corrected, channel = (MotionCorrection & key).fetch1("corrected_movie", "motion_correct_channel")
+    corrected = (MotionCorrection & key).fetch1("corrected_movie")
     rigid = (MotionCorrection.RigidMotionCorrection & key).fetch1("y_shifts", "x_shifts")
     block_y, block_x = (MotionCorrection.Block & key).to_arrays("y_shifts", "x_shifts")
     shifts = [*rigid, *block_y, *block_x]
@@ -233,7 +238,8 @@ def _segmentation_inputs(key: dict[str, Any]) -> SegmentationInputs:
             "recording_folder": find_full_path(get_raw_root_dirs(), directory),
             "software": software,
             "frame_rate": frame_rate,
-            "channel": int(channel),
+            "channel": ProcessingParams.from_dict(params).functional_channel,
+            "plane": int(key["plane"]),
             "motion_shifts": np.stack(rigid, axis=1).astype(np.float32),
         }
     return SegmentationInputs(
@@ -266,6 +272,8 @@ class Segmentation(StageTable, dj.Computed):
         wall_time: (s) time spent extracting or loading.
         correlation_image: (H, W) local correlation of the seed-filtered movie.
         pnr_image: (H, W) peak-to-noise ratio of the seed-filtered movie.
+        run_record: what produced the row: start and end (UTC), host, software and version
+            (`stages.run_record`); null for rows made before runs were recorded.
     """
 
     definition = """
@@ -278,6 +286,7 @@ class Segmentation(StageTable, dj.Computed):
     wall_time: float32                  # (s) time spent extracting or loading
     correlation_image=null: <blob>      # (H, W) local correlation of the seed-filtered movie
     pnr_image=null: <blob>              # (H, W) peak-to-noise ratio of the seed-filtered movie
+    run_record=null: json               # what produced the row: started, finished (UTC), host, software, version
     """
 
     class Mask(dj.Part):
@@ -292,10 +301,14 @@ class Segmentation(StageTable, dj.Computed):
             mask_xpix: (npix,) int32 column of each pixel.
             mask_ypix: (npix,) int32 row of each pixel.
             mask_weights: (npix,) float32 footprint weight of each pixel.
+            mask_max_y: (pixels) row of the footprint's largest weight (CalTrig's ``centroid_max`` "height").
+            mask_max_x: (pixels) column of the footprint's largest weight (CalTrig's "width").
             snr: peak of the trace over its noise.
             spatial_corr: correlation of the footprint with the movie where it is active.
             accepted: the producing tool's own accept/reject call, if it made one.
             accepted_confidence: the producing tool's probability that it is a cell.
+            ar_coefficients: (p,) float32 AR coefficients g1..gp of the extraction's deconvolution of this source
+                (the built-in CNMF; minian's ``g``); null where none was fitted or the tool saved none.
         """
 
         definition = """
@@ -310,10 +323,13 @@ class Segmentation(StageTable, dj.Computed):
         mask_xpix: <blob>                 # (npix,) int32 column of each pixel
         mask_ypix: <blob>                 # (npix,) int32 row of each pixel
         mask_weights: <blob>              # (npix,) float32 footprint weight of each pixel
+        mask_max_y=null: int32            # (pixels) row of the largest weight (CalTrig's centroid_max height)
+        mask_max_x=null: int32            # (pixels) column of the largest weight (CalTrig's centroid_max width)
         snr=null: float32                 # peak of the trace over its noise
         spatial_corr=null: float32        # correlation of the footprint with the movie where it is active
         accepted=null: bool               # the producing tool's own accept/reject call, if it made one
         accepted_confidence=null: float32 # the producing tool's probability that it is a cell
+        ar_coefficients=null: <blob>      # (p,) float32 AR coefficients g1..gp of the extraction's deconvolution
         """
 
     def make_fetch(self, key: dict[str, Any]) -> tuple[Any]:

@@ -21,7 +21,7 @@ schema = dj.Schema()
 
 DEFAULT_METHOD = stages.BUILT_IN
 DEFAULT_PARAMSET_ID = {"1p": 0, "2p": 1}
-ONE_PHOTON_SOFTWARE = ("Miniscope-DAQ-V3", "Miniscope-DAQ-V4")
+ONE_PHOTON_SOFTWARE = ("Miniscope-DAQ-V3", "Miniscope-DAQ-V4", "Inscopix")
 
 
 def get_raw_root_dirs() -> list[Path]:
@@ -35,7 +35,7 @@ def get_processed_root_dir() -> Path:
 
 
 def modality_of(acquisition_software: str) -> str:
-    """``"1p"`` for head-mounted Miniscope software, ``"2p"`` for microscope TIFF stacks."""
+    """``"1p"`` for head-mounted Miniscope and Inscopix software, ``"2p"`` for microscope TIFF stacks."""
     return "1p" if acquisition_software in ONE_PHOTON_SOFTWARE else "2p"
 
 
@@ -48,7 +48,7 @@ class AcquisitionSoftware(dj.Lookup):
 
     Attributes:
         acquisition_software: one of `readers.SOFTWARE` (``Miniscope-DAQ-V3``, ``Miniscope-DAQ-V4``, ``ScanImage``,
-            ``Bruker-PrairieView``, ``TIFF``).
+            ``Bruker-PrairieView``, ``TIFF``, ``Inscopix``).
     """
 
     definition = """
@@ -281,20 +281,26 @@ class ProcessingParamSet(dj.Lookup):
 
 @schema
 class ProcessingTask(dj.Manual):
-    """A processing run of one recording with one parameter set.
+    """A processing run of one imaging plane of a recording with one parameter set.
+
+    A recording of several planes (`RecordingInfo`'s ``nplanes``) has one task per plane and parameter set;
+    every table downstream inherits ``plane`` in its key. Which channel is processed, and which one the
+    motion is measured on, the parameter set says (``functional_channel``, ``align_channel``).
 
     Attributes:
         RecordingInfo (foreign key): the recording.
         ProcessingParamSet (foreign key): the parameter set.
+        plane: 0-based imaging plane, below the recording's ``nplanes``; 0 when left out (single-plane recordings).
         processing_output_dir: the task's folder, relative to the processed root, used by no other task
             (`default_output_dir` gives one).
         task_mode: ``trigger`` computes every stage; ``load`` reads an external tool's results from that folder.
     """
 
     definition = """
-    # a processing run of one recording with one parameter set
+    # a processing run of one imaging plane of a recording with one parameter set
     -> RecordingInfo
     -> ProcessingParamSet
+    plane=0: int16                             # 0-based imaging plane
     ---
     processing_output_dir: varchar(255)        # relative to the processed root directory
     task_mode='trigger': enum('load', 'trigger')  # load: read an external tool's results; trigger: compute
@@ -303,18 +309,33 @@ class ProcessingTask(dj.Manual):
     @staticmethod
     def default_output_dir(key: dict[str, Any]) -> str:
         """A folder no other task maps to, relative to the processed root:
-        ``<session key values>-<digest>/recording<id>/paramset<id>`` (`output_dirs.default_output_dir`)."""
+        ``<session key values>-<digest>/recording<id>/paramset<id>``, with ``-plane<p>`` added for every plane
+        of a multi-plane recording (`output_dirs.default_output_dir`). ``plane`` left out of ``key`` is 0."""
         session_key = (_schema_runtime.linking_module().Session & key).fetch1("KEY")
+        recording = {name: key[name] for name in RecordingInfo.primary_key}
+        nplanes = (RecordingInfo & recording).to_arrays("nplanes")
+        plane = int(key.get("plane", 0))
         return output_dirs.default_output_dir(session_key, recording_id=key["recording_id"],
-                                              paramset_id=key["paramset_id"])
+                                              paramset_id=key["paramset_id"],
+                                              plane=plane if plane > 0 or (len(nplanes) and nplanes[0] > 1) else None)
+
+    @staticmethod
+    def plane_keys(key: dict[str, Any]) -> list[dict[str, Any]]:
+        """The task keys of every plane of the recording ``key`` with the parameter set ``key["paramset_id"]``:
+        ``{**recording key, "paramset_id": ..., "plane": p}`` for p in 0 .. nplanes - 1."""
+        recording = {name: key[name] for name in RecordingInfo.primary_key}
+        nplanes = int((RecordingInfo & recording).fetch1("nplanes"))
+        return [{**recording, "paramset_id": key["paramset_id"], "plane": plane} for plane in range(nplanes)]
 
     @classmethod
     def check_output_dir(cls, key: dict[str, Any], output_dir: str) -> None:
         """Refuse (ValueError) an ``output_dir`` that another task already uses; ``key`` is the task's own.
 
-        Folders are compared as normalised relative paths (``a//b/`` and ``./a/b`` are ``a/b``).
+        Folders are compared as normalised relative paths (``a//b/`` and ``./a/b`` are ``a/b``); a ``key``
+        without ``plane`` is plane 0's.
         """
         wanted = normalised_relative(output_dir)
+        key = {"plane": 0, **key}
         own = results_file.canonical_key({name: key[name] for name in cls.primary_key})
         for row in cls.proj("processing_output_dir").to_dicts():
             try:

@@ -53,6 +53,7 @@ def prepare(purpose: dict[str, str], params: dict[str, Any]) -> tuple[dict[str, 
     by `compute.params.validate`) or ``{"step": step}`` (an event or clustering step, validated by
     `compute.params.validate_step_params`). The hash is that of one envelope, ``{**purpose, "params": complete}``:
     the same numbers loaded from suite2p and computed by element_calcium are two different parameter sets.
+    Fields a step's class lists in ``ADDED_LATER`` are hashed only where they differ from their default.
 
     Raises:
         ValueError: a purpose other than those two, or parameters that fail validation.
@@ -64,4 +65,13 @@ def prepare(purpose: dict[str, str], params: dict[str, Any]) -> tuple[dict[str, 
     else:
         raise ValueError(f"purpose must be {{'processing_method': ...}} or {{'step': ...}}, got {purpose!r}")
     complete = json.loads(canonical_json(complete))
-    return complete, dict_to_uuid({**purpose, "params": complete})
+    return complete, dict_to_uuid({**purpose, "params": _hashed(purpose, complete)})
+
+
+def _hashed(purpose: dict[str, str], complete: dict[str, Any]) -> dict[str, Any]:
+    """``complete`` less the fields its step's class added later (``ADDED_LATER``) that are at their default, so
+    adding a field leaves the hashes of the sets stored before it unchanged."""
+    step_class = compute_params.STEP_PARAMS.get(purpose.get("step"))
+    later = getattr(step_class, "ADDED_LATER", ())
+    defaults = compute_params.default_step_params(purpose["step"]) if later else {}
+    return {name: value for name, value in complete.items() if name not in later or value != defaults[name]}

@@ -173,7 +173,8 @@ def _task_sections(task: dict[str, Any], row: dict[str, Any]) -> list[Callable[[
     """The sections of one processing task, each a function that renders it."""
     paramset = (imaging.ProcessingParamSet & task).fetch1()
     name, values = _paramset("processing", paramset["paramset_id"], paramset["paramset_desc"], paramset["params"])
-    heading = (f"<h2>Processing task: {name}, method {html.escape(paramset['processing_method'])}, "
+    plane = f", plane {task['plane']}" if (imaging.RecordingInfo & task).fetch1("nplanes") > 1 else ""
+    heading = (f"<h2>Processing task: {name}{plane}, method {html.escape(paramset['processing_method'])}, "
                f"{row['task_mode']} mode</h2>{values}")
     sections = [lambda: heading + _motion_section(task)]
     for segmentation in (imaging.Segmentation & task).to_dicts():

@@ -17,6 +17,8 @@ examples.
                                                    list (or delete) files under the processed root no row references
     element-calcium export-nwb --recording KEY [--curation N] [--movie link|data] OUT.nwb
                                                    a recording and its results as one NWB file
+    element-calcium export-minian --task KEY [--curation N] OUT_FOLDER
+                                                   a curation's cells and traces as a minian folder (CalTrig)
 
 KEY is a primary key as comma-separated ``attribute=value`` pairs, the form ``ingest`` prints, e.g.
 ``subject=mouse1,session_datetime=2024-03-01T10:30:00,recording_id=0`` (a task adds ``paramset_id=0``).
@@ -74,8 +76,9 @@ def _ingest(args) -> int:
     )
     recording = shlex.quote(format_key(result.recording_key))
     print(("ingested recording " if result.created else "already ingested, nothing added: recording ") + recording)
+    for task_key in result.task_keys:  # one per imaging plane
+        print(f"processing task {shlex.quote(format_key(task_key))}")
     if result.task_key:
-        print(f"processing task {shlex.quote(format_key(result.task_key))}")
         print(_NEXT.format(key=recording))
     return 0
 
@@ -214,6 +217,24 @@ def _export_nwb(args) -> int:
     key = parse_key(args.recording, imaging.ProcessingTask, what="--recording")
     print(export_nwb(imaging, events, key, args.out, curation_id=args.curation, movie=args.movie, masks=args.masks,
                      species=args.species, age=args.age, indicator=args.indicator, overwrite=args.overwrite))
+    return 0
+
+
+def _export_minian(args) -> int:
+    from element_calcium.export import export_minian
+    from workflow.keys import format_key, one
+    from workflow.pipeline import imaging
+
+    task = one(imaging.ProcessingTask, args.task, what="--task", noun="processing task")
+    curations = (imaging.Curation & task).to_arrays("curation_id", order_by="curation_id")
+    if not len(curations):
+        raise ValueError(f"--task {format_key(task)} has no cells yet (not segmented); run `element-calcium worker "
+                         "--once` first")
+    curation_id = int(curations[-1]) if args.curation is None else args.curation
+    if curation_id not in curations:
+        raise ValueError(f"--curation {curation_id}: task {format_key(task)} has curation(s) "
+                         f"{', '.join(map(str, curations))}; give one of them")
+    print(export_minian(imaging, {**task, "curation_id": curation_id}, args.out, overwrite=args.overwrite))
     return 0
 
 
@@ -394,6 +415,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--age", help="the subject's age, ISO-8601, e.g. P90D (where no birth date is stored)")
     export.add_argument("--indicator", default="unknown", help="calcium indicator, e.g. GCaMP6f")
     export.add_argument("--overwrite", action="store_true", help="replace an existing OUT.nwb")
+
+    minian = _command(commands, "export-minian", run=_export_minian,
+                      summary="write a curation's cells and traces as a minian output folder (for CalTrig)",
+                      description="Write the cells of one curation as a folder of zarr stores laid out as minian's "
+                      "save_minian writes them (A, C, S, YrA, b, f, max_proj, motion, and CalTrig's DFF), which "
+                      "minian's loaders and CalTrig open. The folder is written under a temporary name and renamed.",
+                      examples="""
+  element-calcium export-minian --task subject=mouse1,recording_id=0,paramset_id=0 m1_minian
+  element-calcium export-minian --task subject=mouse1,recording_id=0,paramset_id=0 --curation 2 m1_c2_minian""")
+    minian.add_argument("out", metavar="OUT_FOLDER", help="the folder to write")
+    minian.add_argument("--task", required=True, metavar="KEY", help="attr=value,... naming one processing task")
+    minian.add_argument("--curation", type=int, help="curation whose cells are written (default: the latest)")
+    minian.add_argument("--overwrite", action="store_true", help="replace an existing folder")
 
     app = _command(commands, "app", summary="look at and curate the recordings in a browser",
                    description="Serve the browser app (recordings, motion, movie, cells and curation, transients, "

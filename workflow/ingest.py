@@ -1,4 +1,4 @@
-"""Ingest a recording folder: session, recording, its metadata and a processing task.
+"""Ingest a recording folder: session, recording, its metadata and its processing tasks, one per imaging plane.
 
 Everything a later worker needs is entered here, so a folder goes from raw files to results
 with no further typing. The recording's files are read before anything is inserted, so a bad
@@ -15,7 +15,9 @@ from typing import Any
 
 
 from element_calcium import readers
+from element_calcium.compute.params import ProcessingParams
 from element_calcium.paths import relative_to_root
+from element_calcium.stages.motion_channels import check_plane_and_channels
 from element_calcium.stages.recording_info import check_recording
 
 DEFAULT_EQUIPMENT = {
@@ -24,6 +26,7 @@ DEFAULT_EQUIPMENT = {
     "ScanImage": "Two-photon microscope",
     "Bruker-PrairieView": "Two-photon microscope",
     "TIFF": "Two-photon microscope",
+    "Inscopix": "Inscopix miniscope",
 }
 
 
@@ -34,12 +37,14 @@ class IngestResult:
     Attributes:
         recording_key: primary key of the Recording.
         created: False when the folder had been ingested before (nothing was added).
-        task_key: primary key of the ProcessingTask, or None when no task exists.
+        task_key: primary key of the ProcessingTask of plane 0, or None when no task exists.
+        task_keys: primary keys of the ProcessingTasks, one per plane (plane 0 first); empty when none exists.
     """
 
     recording_key: dict[str, Any]
     created: bool
     task_key: dict[str, Any] | None
+    task_keys: tuple[dict[str, Any], ...] = ()
 
 
 def ingest_recording(
@@ -54,7 +59,7 @@ def ingest_recording(
     equipment: str | None = None,
     notes: str = "",
 ) -> IngestResult:
-    """Insert Subject, Session, Recording, RecordingInfo and (by default) a ProcessingTask.
+    """Insert Subject, Session, Recording, RecordingInfo and (by default) a ProcessingTask per imaging plane.
 
     Args:
         folder: the recording folder; it must lie under a raw root directory.
@@ -64,7 +69,8 @@ def ingest_recording(
         fps: frame rate (Hz) for plain TIFF stacks, which carry none.
         paramset_id: parameter set of the task; None takes the built-in default of the
             recording's modality (one-photon for Miniscope, two-photon for TIFF).
-        create_task: insert a ProcessingTask in trigger mode.
+        create_task: insert a ProcessingTask in trigger mode for each plane of the recording, each with its own
+            output folder (`ProcessingTask.default_output_dir`).
         equipment: Equipment entry; None takes the default of the acquisition software.
         notes: free text stored with the recording.
 
@@ -73,7 +79,8 @@ def ingest_recording(
             link), already ingested under another session or with another frame rate (or fps given
             for an ingested recording that records its own), or its files are malformed (the
             reader's message names the file); a subject, time, equipment, notes or parameter set
-            that the tables cannot hold; or the task's output folder is already another task's.
+            that the tables cannot hold; a parameter set whose ``functional_channel`` or ``align_channel`` the
+            recording does not have; or a task's output folder is already another task's.
             Nothing is stored then.
         FileNotFoundError: the folder or a required file does not exist.
     """
@@ -111,6 +118,8 @@ def ingest_recording(
     imaging.check_attribute(imaging.ProcessingParamSet, "paramset_id", paramset_id, what="paramset_id")
     if not imaging.ProcessingParamSet & {"paramset_id": paramset_id}:
         raise ValueError(f"paramset_id {paramset_id} does not exist in ProcessingParamSet")
+    if create_task:
+        _check_channels(imaging, paramset_id, folder, recording.metadata)
 
     connection = imaging.schema.connection
     with connection.transaction:
@@ -131,12 +140,13 @@ def ingest_recording(
         )
     try:
         imaging.RecordingInfo.populate(recording_key)
-        task_key = _insert_task(imaging, recording_key, paramset_id) if create_task else None
+        task_keys = _insert_tasks(imaging, recording_key, paramset_id) if create_task else []
     except BaseException:
         _undo(imaging, recording_key, Session & session_key if new_session else None,
               Subject & {"subject": subject} if new_subject else None)
         raise
-    return IngestResult(recording_key=recording_key, created=True, task_key=task_key)
+    return IngestResult(recording_key=recording_key, created=True, task_key=task_keys[0] if task_keys else None,
+                        task_keys=tuple(task_keys))
 
 
 def _recording_folder(folder: str | Path, roots: list[Path]) -> Path:
@@ -206,8 +216,9 @@ def _existing(imaging, recording_key, session_key, relative, *, fps: float | Non
             f"{relative} is already ingested at {float(frame_rate):g} Hz, not {float(fps):g} Hz; to change its frame "
             "rate, delete the recording and ingest it again"
         )
-    tasks = (imaging.ProcessingTask & recording_key).keys()
-    return IngestResult(recording_key=recording_key, created=False, task_key=tasks[0] if tasks else None)
+    tasks = (imaging.ProcessingTask & recording_key).keys(order_by=("paramset_id", "plane"))
+    return IngestResult(recording_key=recording_key, created=False, task_key=tasks[0] if tasks else None,
+                        task_keys=tuple(tasks))
 
 
 def _next_recording_id(imaging, session_key) -> int:
@@ -215,12 +226,22 @@ def _next_recording_id(imaging, session_key) -> int:
     return int(ids.max()) + 1 if len(ids) else 0
 
 
-def _insert_task(imaging, recording_key, paramset_id) -> dict[str, Any]:
-    task_key = {**recording_key, "paramset_id": paramset_id}
-    output_dir = imaging.ProcessingTask.default_output_dir(task_key)
-    imaging.ProcessingTask.check_output_dir(task_key, output_dir)  # a folder another task uses is refused
-    imaging.ProcessingTask.insert1({**task_key, "processing_output_dir": output_dir, "task_mode": "trigger"})
-    return task_key
+def _check_channels(imaging, paramset_id: int, folder: Path, metadata: readers.RecordingMetadata) -> None:
+    """Refuse a parameter set whose functional or align channel the recording does not have."""
+    params = (imaging.ProcessingParamSet & {"paramset_id": paramset_id}).fetch1("params")
+    check_plane_and_channels(metadata, ProcessingParams.from_dict(params), plane=0, folder=folder)
+
+
+def _insert_tasks(imaging, recording_key, paramset_id) -> list[dict[str, Any]]:
+    """One task per plane of the recording, each in its own output folder, inserted together."""
+    task_keys = imaging.ProcessingTask.plane_keys({**recording_key, "paramset_id": paramset_id})
+    rows = []
+    for task_key in task_keys:
+        output_dir = imaging.ProcessingTask.default_output_dir(task_key)
+        imaging.ProcessingTask.check_output_dir(task_key, output_dir)  # a folder another task uses is refused
+        rows.append({**task_key, "processing_output_dir": output_dir, "task_mode": "trigger"})
+    imaging.ProcessingTask.insert(rows)
+    return task_keys
 
 
 def _undo(imaging, recording_key, new_session, new_subject) -> None:

@@ -40,6 +40,7 @@ class Equipment(dj.Lookup):
             ("Miniscope-V3", "one-photon", "UCLA Miniscope V3"),
             ("Miniscope-V4", "one-photon", "UCLA Miniscope V4"),
             ("Two-photon microscope", "two-photon", "laser-scanning two-photon microscope"),
+            ("Inscopix miniscope", "one-photon", "Inscopix nVista / nVoke head-mounted microscope"),
         )
     ]
 

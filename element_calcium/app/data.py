@@ -22,6 +22,7 @@ from skimage import measure
 
 from element_calcium import curation, storage
 from element_calcium.app.event_data import EventQueries
+from element_calcium.output_dirs import key_of
 from element_calcium.paths import find_full_path
 from element_calcium.progress import key_text, running_keys
 
@@ -57,7 +58,7 @@ class AppData(EventQueries):
 
     def task_id(self, key: dict[str, Any]) -> str:
         """A short id of the processing task of ``key`` (`storage.key_digest` of its primary key)."""
-        return storage.key_digest({name: key[name] for name in self.imaging.ProcessingTask.primary_key})
+        return storage.key_digest(key_of(self.imaging.ProcessingTask.primary_key, key))
 
     def task_keys(self) -> list[dict[str, Any]]:
         return self.imaging.ProcessingTask.keys(order_by="subject, session_datetime, recording_id, paramset_id")
@@ -273,7 +274,7 @@ class AppData(EventQueries):
 
     def children(self, curation_key: dict[str, Any]) -> set[int]:
         """Ids of the curations derived from ``curation_key``."""
-        segmentation = {name: curation_key[name] for name in self.imaging.Segmentation.primary_key}
+        segmentation = key_of(self.imaging.Segmentation.primary_key, curation_key)
         return set((self.imaging.Curation & segmentation
                     & {"parent_curation_id": curation_key["curation_id"]}).to_arrays("curation_id").tolist())
 
@@ -281,7 +282,7 @@ class AppData(EventQueries):
         """The curation's cells: ``mask_id``, ``x``, ``y`` (centroid, pixels), ``cell_class``, ``groups`` (text),
         ``verified`` and ``contour_x``/``contour_y`` (pixel outlines at half the peak weight)."""
         names = self.imaging.Curation.primary_key
-        return self._cells(tuple(curation_key[name] for name in names)).copy()
+        return self._cells(tuple(key_of(names, curation_key).values())).copy()
 
     def _read_cells(self, values: tuple) -> pd.DataFrame:
         imaging = self.imaging
@@ -289,7 +290,7 @@ class AppData(EventQueries):
         ids = set(curation.cell_ids(key).tolist())
         height, width = (imaging.RecordingInfo & key).fetch1("px_height", "px_width")
         attributes = ("mask_id", "mask_center_x", "mask_center_y", "mask_xpix", "mask_ypix", "mask_weights")
-        segmentation = {name: key[name] for name in imaging.Segmentation.primary_key}
+        segmentation = key_of(imaging.Segmentation.primary_key, key)
         rows = [row for row in (imaging.Segmentation.Mask & segmentation).proj(*attributes[1:]).to_dicts()
                 if row["mask_id"] in ids]
         classes = dict(zip(*(imaging.MaskClassification.MaskType & segmentation).to_arrays("mask_id", "mask_type")))

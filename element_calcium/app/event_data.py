@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from element_calcium import transient_curation
+from element_calcium.output_dirs import key_of
 
 
 class EventQueries:
@@ -28,12 +29,12 @@ class EventQueries:
 
     def set_cells(self, transients_key: dict[str, Any]) -> list[int]:
         """Ids of the cells of a transient set's traces."""
-        activity = {name: transients_key[name] for name in self.imaging.Activity.primary_key}
+        activity = key_of(self.imaging.Activity.primary_key, transients_key)
         return sorted(int(i) for i in (self.imaging.Activity.Trace & activity).to_arrays("mask_id"))
 
     def set_trace(self, transients_key: dict[str, Any], mask_id: int) -> np.ndarray:
         """(T,) float32 the trace the set's transients were detected on, of cell ``mask_id``."""
-        activity = {name: transients_key[name] for name in self.imaging.Activity.primary_key}
+        activity = key_of(self.imaging.Activity.primary_key, transients_key)
         if int(mask_id) not in self.set_cells(transients_key):
             raise ValueError(f"cell {mask_id} has no {activity['extraction_method']} trace in this curation")
         return np.asarray((self.imaging.Activity.Trace & activity & {"mask_id": int(mask_id)}).fetch1(

@@ -1,5 +1,6 @@
 """Page 2, Recording: motion (shifts over time, outlier frames, correction quality), the summary images with the
-cells' outlines coloured by class, cluster or group, and the four-panel movie viewer (`movie_viewer`)."""
+cells' outlines coloured by class, cluster or group, the source-extraction diagnostics
+(`extraction_diagnostics`), and the four-panel movie viewer (`movie_viewer`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import panel as pn
 
 from element_calcium.app.data import AppData
+from element_calcium.app.extraction_diagnostics import diagnostics_panel
 from element_calcium.app.figures import cell_source, colors_for, draw_cells, image_figure, trace_figure
 from element_calcium.app.movie_viewer import movie_viewer
 
@@ -21,7 +23,8 @@ def recording_page(data: AppData, task_key: dict[str, Any], curation_key: dict[s
         f"{info['fps']:.1f} Hz ({info['duration_s']:.0f} s); parameter set {info['paramset']}; "
         f"cells of curation {curation_key['curation_id']}", css_classes=["recording-header"])
     return pn.Column(header, _motion_panel(data, task_key, info["fps"]), _summary_panel(data, task_key, curation_key),
-                     movie_viewer(data, curation_key), name="Recording", sizing_mode="stretch_width")
+                     diagnostics_panel(data, task_key), movie_viewer(data, curation_key), name="Recording",
+                     sizing_mode="stretch_width")
 
 
 def _motion_panel(data: AppData, task_key: dict[str, Any], fps: float) -> pn.viewable.Viewable:

@@ -1,4 +1,5 @@
-"""A cell's footprint and trace estimated from the movie, for cells a curator merges or draws by hand.
+"""A cell's footprint and trace estimated from the movie, for cells a curator merges or draws by hand
+(`estimate_cell`); without a movie to fit, a merge averages the cells as CalTrig does (`average_cells`).
 
 The model of the movie ``Y`` (T, h, w) in a box around the cell, after the activity of the other
 cells there (their footprints times their denoised calcium) has been subtracted::
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["EstimatedCell", "estimate_cell"]
+__all__ = ["EstimatedCell", "average_cells", "estimate_cell", "event_run_peaks"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +120,54 @@ def estimate_cell(
         fluorescence=(trace * norm).astype(np.float32),
         background=(level @ (weights / norm)).astype(np.float32),
     )
+
+
+def average_cells(
+    footprints: np.ndarray, fluorescence: np.ndarray, background: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """CalTrig's merge of cells when there is no movie to fit them to: the averages of their footprints and traces.
+
+    CalTrig (``DataInstance.merge_cells``) replaces a group of cells by one whose footprint (``A``) and traces
+    (``C``, ``S``, ``YrA``, ``DFF``) are the means over the group, in the units they were stored in.
+
+    Args:
+        footprints: (P, k) the k cells' footprints (dense or sparse), P pixels.
+        fluorescence: (k, T) their traces.
+        background: (k, T) their background traces, or None.
+
+    Returns:
+        ((P,) float32 mean footprint, (T,) float32 mean trace, (T,) float32 mean background or None).
+
+    Raises:
+        ValueError: fewer than one cell, or shapes that disagree.
+    """
+    fluorescence = np.asarray(fluorescence, dtype=np.float64)
+    n_cells = footprints.shape[1]
+    if n_cells < 1 or fluorescence.ndim != 2 or fluorescence.shape[0] != n_cells:
+        raise ValueError(f"give k >= 1 footprints (P, k) and traces (k, T); got {footprints.shape} and "
+                         f"{fluorescence.shape}")
+    if background is not None and np.shape(background) != fluorescence.shape:
+        raise ValueError(f"background must be {fluorescence.shape} like the traces, got {np.shape(background)}")
+    footprint = np.asarray(footprints.sum(axis=1)).ravel() / n_cells
+    mean_background = None if background is None else np.asarray(background, np.float64).mean(axis=0)
+    return (footprint.astype(np.float32), fluorescence.mean(axis=0).astype(np.float32),
+            None if mean_background is None else mean_background.astype(np.float32))
+
+
+def event_run_peaks(events: np.ndarray, trace: np.ndarray) -> np.ndarray:
+    """The peak frame of each run of CalTrig's event array: where ``trace`` is largest within the run.
+
+    Args:
+        events: (T,) bool, True on the frames of each transient (one row of CalTrig's ``E``).
+        trace: (T,) the cell's trace the transients were marked on.
+
+    Returns:
+        (n_runs,) int64 frames, in time order.
+    """
+    events = np.asarray(events, dtype=bool)
+    trace = np.asarray(trace, dtype=np.float64)
+    if events.ndim != 1 or trace.shape != events.shape:
+        raise ValueError(f"events and trace must be (T,) of one length, got {events.shape} and {trace.shape}")
+    edges = np.diff(np.concatenate([[False], events, [False]]).astype(np.int8))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return np.array([start + int(np.argmax(trace[start:stop])) for start, stop in zip(starts, stops)], np.int64)

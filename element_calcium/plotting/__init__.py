@@ -9,6 +9,9 @@ Images use pixel coordinates (x to the right, y down, pixel centres at integers)
 - Cells: `plot_footprint_contours`, `plot_cell`, `plot_traces` (rows in `nn_walk_order`; `nn_sort` gives
   minian's ``NNsort`` rank), `plot_raster`, `plot_peri_event`.
 - Clusters: `plot_dendrogram`, `plot_cluster_footprints`, `plot_cluster_psd`, `plot_cluster_counts`.
+- Source extraction (minian's diagnostics): `plot_seeds`, `plot_seed_mixture`, `plot_preprocessing`.
+- Deconvolution: `plot_pulse_responses` (each cell's AR pulse response from its stored AR coefficients, as
+  minian shows them; `pulse_responses` gives the curves).
 - Cross-session registration: `plot_registration` (three sessions' footprints as red, green and blue).
 - Movies: `write_video` (streaming H.264 MP4), `four_panel_frames` (minian's 2 x 2: raw, corrected / residual,
   reconstruction).
@@ -21,11 +24,18 @@ as an (H * W, N) matrix
 
 from __future__ import annotations
 
-from element_calcium.plotting._clusters import plot_cluster_counts, plot_cluster_psd, plot_dendrogram
+from element_calcium.plotting._clusters import (
+    plot_cluster_counts,
+    plot_cluster_psd,
+    plot_count_clustermap,
+    plot_dendrogram,
+)
 from element_calcium.plotting._common import GREY
+from element_calcium.plotting._diagnostics import plot_preprocessing, plot_seed_mixture, plot_seeds
 from element_calcium.plotting._footprints import plot_cluster_footprints, plot_footprint_contours
 from element_calcium.plotting._motion import plot_motion, plot_summary_images
 from element_calcium.plotting._movies import four_panel_frames, write_video
+from element_calcium.plotting._pulse_response import plot_pulse_responses, pulse_responses
 from element_calcium.plotting._registration import plot_registration
 from element_calcium.plotting._traces import nn_sort, plot_cell, plot_peri_event, plot_raster, plot_traces
 from element_calcium.plotting._traces import nn_walk_order
@@ -39,13 +49,19 @@ __all__ = [
     "plot_cluster_counts",
     "plot_cluster_footprints",
     "plot_cluster_psd",
+    "plot_count_clustermap",
     "plot_dendrogram",
     "plot_footprint_contours",
     "plot_motion",
     "plot_peri_event",
+    "plot_preprocessing",
+    "plot_pulse_responses",
     "plot_raster",
     "plot_registration",
+    "plot_seed_mixture",
+    "plot_seeds",
     "plot_summary_images",
     "plot_traces",
+    "pulse_responses",
     "write_video",
 ]

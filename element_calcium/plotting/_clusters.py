@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from scipy.cluster import hierarchy
+from scipy.spatial.distance import pdist
 
 from element_calcium.plotting._common import GREY, axes_for, check_array, check_labels, cluster_colors
 
@@ -120,16 +121,87 @@ def plot_cluster_counts(counts: pd.DataFrame, *, ax=None, cmap="viridis", annota
     Returns:
         The Figure.
     """
-    if not isinstance(counts, pd.DataFrame) or counts.empty:
-        raise ValueError("counts must be a non-empty pandas DataFrame (clusters x groups)")
-    values = check_array("counts", counts.to_numpy(), "(clusters, groups)", ndim=2, finite=False)
+    values = _count_values(counts, finite=False)
     figure, (ax,) = axes_for(ax, 1, name="ax", figsize=(1.5 + 0.7 * values.shape[1], 1.2 + 0.45 * values.shape[0]))
-    shown = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto", interpolation="nearest")
-    figure.colorbar(shown, ax=ax)
-    ax.set_xticks(np.arange(values.shape[1]), [str(c) for c in counts.columns], rotation=45, ha="right")
-    ax.set_yticks(np.arange(values.shape[0]), [str(i) for i in counts.index])
+    _heatmap(figure, ax, values, counts.index, counts.columns, cmap=cmap, annotate=annotate)
     ax.set_xlabel(str(counts.columns.name or "group"))
     ax.set_ylabel(str(counts.index.name or "cluster"))
+    return figure
+
+
+def plot_count_clustermap(counts: pd.DataFrame, *, metric: str = "euclidean", method: str = "average",
+                          cluster_rows: bool = True, cluster_columns: bool = True, cmap="viridis",
+                          annotate: bool = True) -> Figure:
+    """Heatmap of a clusters x groups table with its rows and columns ordered by hierarchical clustering, each
+    with its dendrogram (astroCAST's per-cluster counts shown as seaborn's ``clustermap`` shows them).
+
+    The rows are clustered by their values across the columns and the columns by theirs across the rows
+    (`scipy.cluster.hierarchy.linkage` of ``metric`` distances with ``method``), and each is drawn in the
+    leaf order of its dendrogram (`scipy.cluster.hierarchy.leaves_list`): rows that count alike sit together,
+    as do groups with alike clusters. The values are shown as given (counts, or fractions from
+    `compute.clustering.counts_per_cluster` with ``normalize``).
+
+    Args:
+        counts: DataFrame, one row per cluster and one column per group, finite numbers (e.g.
+            ``clusters.EventClustering.counts(key)``).
+        metric: distance of `scipy.spatial.distance.pdist` (``"euclidean"``, ``"correlation"``, ...).
+        method: linkage method (``"average"``, ``"complete"``, ``"single"``, ``"ward"``, ...).
+        cluster_rows, cluster_columns: order that axis by its dendrogram; False keeps the table's order and
+            draws no dendrogram there (an axis of one entry is never clustered).
+        cmap: colour map.
+        annotate: write each value in its cell.
+
+    Returns:
+        The Figure; axes gids ``"heatmap"``, ``"row_dendrogram"`` and ``"column_dendrogram"``. The heatmap's
+        tick labels name the rows and columns in the order drawn, top to bottom and left to right.
+    """
+    values = _count_values(counts, finite=True)
+    n_rows, n_columns = values.shape
+    row_tree = _linkage(values, metric, method) if cluster_rows and n_rows > 1 else None
+    column_tree = _linkage(values.T, metric, method) if cluster_columns and n_columns > 1 else None
+    rows = np.arange(n_rows) if row_tree is None else hierarchy.leaves_list(row_tree)
+    columns = np.arange(n_columns) if column_tree is None else hierarchy.leaves_list(column_tree)
+    figure = Figure(figsize=(2.5 + 0.7 * n_columns, 2.2 + 0.45 * n_rows), layout="constrained")
+    grid = figure.add_gridspec(2, 2, width_ratios=(1, 4), height_ratios=(1, 4))
+    ax = figure.add_subplot(grid[1, 1], gid="heatmap")
+    _heatmap(figure, ax, values[np.ix_(rows, columns)], counts.index[rows], counts.columns[columns], cmap=cmap,
+             annotate=annotate)
+    ax.set_xlabel(str(counts.columns.name or "group"))
+    ax.set_ylabel(str(counts.index.name or "cluster"))
+    if row_tree is not None:
+        side = figure.add_subplot(grid[1, 0], gid="row_dendrogram")
+        hierarchy.dendrogram(row_tree, ax=side, orientation="left", no_labels=True, color_threshold=0,
+                             above_threshold_color=GREY)
+        side.set_ylim(10 * n_rows, 0)  # leaf i of the dendrogram at y = 10 i + 5, beside heatmap row i
+        side.set_axis_off()
+    if column_tree is not None:
+        top = figure.add_subplot(grid[0, 1], gid="column_dendrogram")
+        hierarchy.dendrogram(column_tree, ax=top, no_labels=True, color_threshold=0, above_threshold_color=GREY)
+        top.set_xlim(0, 10 * n_columns)
+        top.set_axis_off()
+    return figure
+
+
+def _count_values(counts, *, finite: bool) -> np.ndarray:
+    if not isinstance(counts, pd.DataFrame) or counts.empty:
+        raise ValueError("counts must be a non-empty pandas DataFrame (clusters x groups)")
+    return check_array("counts", counts.to_numpy(), "(clusters, groups)", ndim=2, finite=finite)
+
+
+def _linkage(values: np.ndarray, metric: str, method: str) -> np.ndarray:
+    distances = pdist(values, metric)
+    if not np.isfinite(distances).all():
+        raise ValueError(f"metric {metric!r} is undefined for some rows or columns of counts (e.g. correlation "
+                         "of a constant row); choose another metric")
+    return hierarchy.linkage(distances, method=method)
+
+
+def _heatmap(figure: Figure, ax, values: np.ndarray, row_names, column_names, *, cmap, annotate: bool) -> None:
+    """``values`` drawn on ``ax`` row by row (row 0 at the top), with a colour bar and tick labels."""
+    shown = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto", interpolation="nearest")
+    figure.colorbar(shown, ax=ax)
+    ax.set_xticks(np.arange(values.shape[1]), [str(c) for c in column_names], rotation=45, ha="right")
+    ax.set_yticks(np.arange(values.shape[0]), [str(i) for i in row_names])
     if annotate:
         finite = np.isfinite(values)
         integral = np.all(values[finite] == np.round(values[finite]))
@@ -139,4 +211,3 @@ def plot_cluster_counts(counts: pd.DataFrame, *, ax=None, cmap="viridis", annota
             ink = "k" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "w"
             ax.text(column, row, f"{value:.0f}" if integral else f"{value:.3g}", ha="center", va="center",
                     color=ink, fontsize="small")
-    return figure

@@ -4,6 +4,11 @@
 and returns a :class:`RawRecording`: its :class:`RecordingMetadata` (frame count, size, frame
 rate, timestamps, files, ...) and a lazy :class:`Movie` per channel and plane that reads
 frames only when asked.
+
+Beside the recordings: CalSciPy's raw binary movies (`read_binary`, `write_binary`); PrairieView's per-frame
+TIFFs repackaged as stacks (`repackage_bruker_tiffs`); PrairieView photostimulation and voltage output protocols
+(`read_mark_points`, `read_galvo_point_list`, `read_voltage_output`) and voltage samples aligned to frames
+(`align_voltage_to_frames`).
 """
 
 from __future__ import annotations
@@ -12,7 +17,31 @@ import math
 import os
 import pathlib
 
+from element_calcium.readers._bruker_markpoints import (
+    GalvoPoint,
+    GalvoPointGroup,
+    GalvoPointList,
+    MarkPointElement,
+    MarkPointSeries,
+    StimulationPoint,
+    StimulationTargets,
+    read_galvo_point_list,
+    read_mark_points,
+)
+from element_calcium.readers._bruker_repackage import RepackagedStacks, repackage_bruker_tiffs
+from element_calcium.readers._bruker_voltage import (
+    AlignedSamples,
+    FixedVoltage,
+    PulseTrain,
+    VoltageOutput,
+    Waveform,
+    WaveformComponent,
+    align_voltage_to_frames,
+    read_voltage_output,
+)
+from element_calcium.readers.binary import read_binary, write_binary
 from element_calcium.readers.bruker import is_bruker_folder, read_bruker
+from element_calcium.readers.inscopix import is_inscopix_folder, read_inscopix
 from element_calcium.readers.miniscope import find_v4_device_folder, is_v3_folder, read_miniscope_v3, read_miniscope_v4
 from element_calcium.readers.movie import (
     MAX_FPS,
@@ -26,15 +55,36 @@ from element_calcium.readers.tiff import read_scanimage, read_tiff, scanimage_fr
 __all__ = [
     "MAX_FPS",
     "SOFTWARE",
+    "AlignedSamples",
+    "FixedVoltage",
+    "GalvoPoint",
+    "GalvoPointGroup",
+    "GalvoPointList",
+    "MarkPointElement",
+    "MarkPointSeries",
     "Movie",
+    "PulseTrain",
     "RawRecording",
     "RecordingMetadata",
+    "RepackagedStacks",
+    "StimulationPoint",
+    "StimulationTargets",
+    "VoltageOutput",
+    "Waveform",
+    "WaveformComponent",
+    "align_voltage_to_frames",
     "count_dropped_frames",
     "detect_software",
+    "read_binary",
+    "read_galvo_point_list",
+    "read_mark_points",
     "read_recording",
+    "read_voltage_output",
+    "repackage_bruker_tiffs",
+    "write_binary",
 ]
 
-SOFTWARE = ("Miniscope-DAQ-V3", "Miniscope-DAQ-V4", "ScanImage", "Bruker-PrairieView", "TIFF")
+SOFTWARE = ("Miniscope-DAQ-V3", "Miniscope-DAQ-V4", "ScanImage", "Bruker-PrairieView", "TIFF", "Inscopix")
 
 
 def detect_software(folder: str | os.PathLike) -> str:
@@ -42,7 +92,8 @@ def detect_software(folder: str | os.PathLike) -> str:
 
     Miniscope V4: the folder or exactly one Miniscope sub-folder holds numbered AVIs with
     metaData.json / timeStamps.csv. Miniscope V3: msCam<N>.avi files. Bruker: a PrairieView
-    XML file. ScanImage: TIFF files with ScanImage metadata. TIFF: other TIFF files.
+    XML file. Inscopix: an ``.isxd`` movie. ScanImage: TIFF files with ScanImage metadata. TIFF: other TIFF
+    files.
     Raises FileNotFoundError if the folder does not exist, ValueError if nothing fits.
     """
     folder = _existing_folder(folder)
@@ -52,6 +103,8 @@ def detect_software(folder: str | os.PathLike) -> str:
         return "Miniscope-DAQ-V3"
     if is_bruker_folder(folder):
         return "Bruker-PrairieView"
+    if is_inscopix_folder(folder):
+        return "Inscopix"
     tiffs = tiff_files(folder)
     if tiffs:
         return "ScanImage" if scanimage_frame_data(tiffs[0]) is not None else "TIFF"
@@ -84,6 +137,7 @@ def read_recording(folder: str | os.PathLike, *, software: str | None = None, fp
         "Miniscope-DAQ-V4": read_miniscope_v4,
         "ScanImage": read_scanimage,
         "Bruker-PrairieView": read_bruker,
+        "Inscopix": read_inscopix,
     }
     return readers[software](folder)
 

@@ -23,9 +23,9 @@ haze) is fixed to the sensor.
 `semireal_movie` moves real Miniscope tissue (`real_miniscope_tissue`) by known shifts instead: real texture,
 real cells and the sensor's real fixed pattern, for judging registration where a simulator's texture cannot.
 
-The writers (`write_miniscope_v4`, `write_miniscope_v3`, `write_tiff`, `write_voltage_recording`) store a movie
-in the files that acquisition systems produce, each file under a temporary name renamed when complete, and return a
-`WrittenRecording` that says what a correct reader must report.
+The writers (`write_miniscope_v4`, `write_miniscope_v3`, `write_tiff`, `write_scanimage_planes`, `write_inscopix`,
+`write_voltage_recording`) store a movie in the files that acquisition systems produce, each file under a temporary
+name renamed when complete, and return a `WrittenRecording` that says what a correct reader must report.
 
 Ground truth for the later steps: `simulate_astro` (spatiotemporal astrocyte events in a movie),
 `simulate_traces` (dF/F traces with known transients, scored by `score_transients`), `simulate_cell_classes`
@@ -38,14 +38,20 @@ from __future__ import annotations
 
 from element_calcium.simulate._astro import EXTENT_FRACTION, AstroMovie, AstroTruth, simulate_astro
 from element_calcium.simulate._clusters import (
+    CLASS_CATALOGUE,
     CellClass,
     EventShape,
     SimulatedClasses,
     SimulatedEvents,
+    SimulatedSections,
+    adjusted_rand_index,
     simulate_cell_classes,
+    simulate_cell_population,
     simulate_event_shapes,
+    simulate_peri_event_classes,
 )
 from element_calcium.simulate._files import WrittenRecording
+from element_calcium.simulate._inscopix import write_inscopix
 from element_calcium.simulate._miniscope import write_miniscope_v3, write_miniscope_v4
 from element_calcium.simulate._movie import GroundTruth, SimulatedMovie, simulate
 from element_calcium.simulate._semireal import (
@@ -61,7 +67,7 @@ from element_calcium.simulate._sessions import (
     score_registration,
     simulate_sessions,
 )
-from element_calcium.simulate._tiff import write_tiff
+from element_calcium.simulate._tiff import write_scanimage_planes, write_tiff
 from element_calcium.simulate._traces import SimulatedTraces, score_transients, simulate_traces, true_transients
 from element_calcium.simulate._voltage import write_voltage_recording
 
@@ -69,6 +75,7 @@ __all__ = [
     "EXTENT_FRACTION",
     "AstroMovie",
     "AstroTruth",
+    "CLASS_CATALOGUE",
     "CellClass",
     "EventShape",
     "GroundTruth",
@@ -76,11 +83,13 @@ __all__ = [
     "SemiRealMovie",
     "SimulatedClasses",
     "SimulatedEvents",
+    "SimulatedSections",
     "SimulatedMovie",
     "SimulatedSession",
     "SimulatedSessions",
     "SimulatedTraces",
     "WrittenRecording",
+    "adjusted_rand_index",
     "jolting_walk",
     "real_miniscope_tissue",
     "score_registration",
@@ -89,12 +98,16 @@ __all__ = [
     "simulate",
     "simulate_astro",
     "simulate_cell_classes",
+    "simulate_cell_population",
+    "simulate_peri_event_classes",
     "simulate_event_shapes",
     "simulate_sessions",
     "simulate_traces",
     "true_transients",
+    "write_inscopix",
     "write_miniscope_v3",
     "write_miniscope_v4",
+    "write_scanimage_planes",
     "write_tiff",
     "write_voltage_recording",
 ]

@@ -114,8 +114,61 @@ def write_tiff(
     )
 
 
-def _write_scanimage_file(path, pages, source, nchannels, first, stamps):
-    """One ScanImage BigTIFF file: the ScanImage header block, then pages with per-frame descriptions."""
+def write_scanimage_planes(folder: str | os.PathLike, planes, *, fps: float | None = None, n_files: int = 1,
+                           seed: int = 0) -> WrittenRecording:
+    """Write a multi-plane, multi-channel ScanImage recording (fast-z volumes), as `write_tiff` writes one plane.
+
+    Pages interleave channel fastest, then plane, then time (t0 z0 c0, t0 z0 c1, t0 z1 c0, ..., t1 z0 c0, ...),
+    as ScanImage saves them. The frame data add ``SI.hStackManager.enable`` and ``SI.hFastZ.enable`` (true),
+    ``SI.hStackManager.numSlices`` and ``actualNumSlices`` (the planes) and ``SI.hRoiManager.scanVolumeRate`` (the
+    volume rate ``fps``); each volume's pages carry that volume's ``frameTimestamps_sec``.
+
+    Args:
+        folder: folder to create; must be empty or absent.
+        planes: one sequence per plane of one movie per channel (SimulatedMovie or (T, H, W) arrays of uint8,
+            uint16 or int16), all of one shape and dtype: ``planes[z][c]`` is plane z, channel c.
+        fps: volume rate in Hz; defaults to the first movie's fps (required for arrays).
+        n_files: number of files to split the volumes over (at most T).
+        seed: seed of the timestamp jitter.
+
+    Returns:
+        What a reader must report; ``nchannels`` is the channels, ``nframes`` the volumes (frames per plane).
+    """
+    nplanes = check_int("planes (their number)", len(planes), 1)
+    nchannels = check_int("channels (their number)", len(planes[0]), 1)
+    if any(len(channels) != nchannels for channels in planes):
+        raise ValueError(f"every plane needs {nchannels} channel movie(s), got {[len(c) for c in planes]}")
+    sources = [source_of(movie, fps) for channels in planes for movie in channels]
+    source = sources[0]
+    for other in sources[1:]:
+        if (other.n_frames, other.height, other.width, other.dtype) != (source.n_frames, source.height, source.width,
+                                                                        source.dtype):
+            raise ValueError("every plane's and channel's movie must have the same shape and dtype")
+    if source.dtype not in _TIFF_DTYPES:
+        raise ValueError(f"movies must be uint8, uint16 or int16 for TIFF, got {source.dtype}")
+    n_files = check_int("n_files", n_files, 1, source.n_frames)
+    rng = np.random.default_rng(check_int("seed", seed, 0))
+    sizes = [len(part) for part in np.array_split(np.arange(source.n_frames), n_files)]
+    folder = empty_folder(folder)
+    files = [folder / name for name in (["movie.tif"] if n_files == 1 else
+                                        [f"movie_{i + 1:05d}.tif" for i in range(n_files)])]
+    clock = device_clock(rng, source.fps, np.ones(source.n_frames, dtype=bool), resolution_ms=1e-3)
+    stamps = [f"{ms / 1000.0:.6f}" for ms in clock]
+    volumes = zip(*(other.frames() for other in sources))  # per time point: its pages in file order
+    first = 0
+    for path, size in zip(files, sizes):
+        pages = (page for volume in itertools.islice(volumes, size) for page in volume)
+        with atomic(path) as tmp:
+            _write_scanimage_file(tmp, pages, source, nchannels, first, stamps[first : first + size], nplanes=nplanes)
+        first += size
+    return WrittenRecording(path=folder, files=tuple(files), nframes=source.n_frames, height=source.height,
+                            width=source.width, fps=source.fps, timestamps=np.array([float(t) for t in stamps]),
+                            dropped_frames=0, nchannels=nchannels)
+
+
+def _write_scanimage_file(path, pages, source, nchannels, first, stamps, *, nplanes: int = 1):
+    """One ScanImage BigTIFF file: the ScanImage header block, then pages with per-frame (per-volume)
+    descriptions."""
     channels = " ".join(str(c + 1) for c in range(nchannels))
     frames_per_slice = source.n_frames if len(stamps) == source.n_frames else "Inf"
     frame_data = (
@@ -124,11 +177,18 @@ def _write_scanimage_file(path, pages, source, nchannels, first, stamps):
         f"SI.hChannels.channelSave = [{channels}]\n"
         f"SI.hRoiManager.linesPerFrame = {source.height}\n"
         f"SI.hRoiManager.pixelsPerLine = {source.width}\n"
-        f"SI.hRoiManager.scanFramePeriod = {1.0 / source.fps!r}\n"
-        f"SI.hRoiManager.scanFrameRate = {source.fps!r}\n"
-        f"SI.hStackManager.framesPerSlice = {frames_per_slice}\n"
-        "SI.hStackManager.numSlices = 1\n"
+        f"SI.hRoiManager.scanFramePeriod = {1.0 / (source.fps * nplanes)!r}\n"
+        f"SI.hRoiManager.scanFrameRate = {source.fps * nplanes!r}\n"
+        f"SI.hStackManager.framesPerSlice = {frames_per_slice if nplanes == 1 else 1}\n"
+        f"SI.hStackManager.numSlices = {nplanes}\n"
     )
+    if nplanes > 1:
+        frame_data += (
+            "SI.hStackManager.enable = true\n"
+            "SI.hFastZ.enable = true\n"
+            f"SI.hStackManager.actualNumSlices = {nplanes}\n"
+            f"SI.hRoiManager.scanVolumeRate = {source.fps!r}\n"
+        )
     roi_groups = {"RoiGroups": {"imagingRoiGroup": {"name": "Default Imaging ROI Group", "rois": []}}}
     frame_bytes = frame_data.encode("ascii") + b"\0"
     roi_bytes = json.dumps(roi_groups).encode("ascii") + b"\0"
@@ -138,7 +198,7 @@ def _write_scanimage_file(path, pages, source, nchannels, first, stamps):
         tif.filehandle.write(struct.pack("<4I", _SCANIMAGE_MAGIC, 3, len(frame_bytes), len(roi_bytes)))
         tif.filehandle.write(frame_bytes + roi_bytes)
         for i, page in enumerate(pages):
-            t = first + i // nchannels
+            t = first + i // (nchannels * nplanes)
             description = (
                 f"frameNumbers = {t + 1}\n"
                 "acquisitionNumbers = 1\n"

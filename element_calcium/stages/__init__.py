@@ -28,9 +28,11 @@ from element_calcium.compute.params import (
     TransientParams,
 )
 from element_calcium.loaders.caiman import load_caiman_extraction, load_caiman_motion
+from element_calcium.loaders.caltrig import load_caltrig_extraction, load_caltrig_motion
 from element_calcium.loaders.minian import load_minian_extraction, load_minian_motion
 from element_calcium.loaders.nwb import load_nwb_extraction, load_nwb_motion
 from element_calcium.loaders.suite2p import load_suite2p_extraction, load_suite2p_motion
+from element_calcium.loaders.versions import results_version
 from element_calcium.stages import (
     activity,
     cell_clustering,
@@ -41,7 +43,9 @@ from element_calcium.stages import (
     fluorescence,
     motion,
     peri_event,
+    processing,
     recording_info,
+    run_record,
     segmentation,
     spatial_events,
     transients,
@@ -76,6 +80,8 @@ METHODS: dict[str, Method] = {
                       {"MotionCorrection": load_suite2p_motion, "Segmentation": load_suite2p_extraction}),
     "minian": Method("load minian results (zarr or netCDF)",
                      {"MotionCorrection": load_minian_motion, "Segmentation": load_minian_extraction}),
+    "caltrig": Method("load a CalTrig session (minian zarr folder with CalTrig's DFF)",
+                      {"MotionCorrection": load_caltrig_motion, "Segmentation": load_caltrig_extraction}),
     "nwb": Method("load an NWB file's PlaneSegmentation and ROI response series",
                   {"MotionCorrection": load_nwb_motion, "Segmentation": load_nwb_extraction}),
 }
@@ -94,6 +100,7 @@ STAGES: dict[str, ModuleType] = {
     "CellClustering": cell_clustering,
     "EventClustering": event_clustering,
     "Registration": cross_session,
+    "Processing": processing,
 }
 
 PARAMETERS: dict[str, type] = {
@@ -108,7 +115,8 @@ PARAMETERS: dict[str, type] = {
 
 def run(table: str, inputs: Any, *, settings: RunSettings = RunSettings()) -> Rows:
     """The rows of ``table`` for ``inputs``: its stage's ``run``, or, for a stage whose inputs name a processing
-    method and task mode, the method's way (compute, or load with the method's loader).
+    method and task mode, the method's way (compute, or load with the method's loader), its master row given the
+    ``run_record`` of what produced it (`run_record`).
 
     Raises:
         ValueError: an unknown method, a method with no loader for this stage, or an external method triggered.
@@ -124,13 +132,18 @@ def run(table: str, inputs: Any, *, settings: RunSettings = RunSettings()) -> Ro
         if table not in method.loaders:
             raise ValueError(f"no {table} loader for processing method {inputs.method!r}; load mode supports "
                              f"{loadable}")
-        return stage.load(inputs, loader=method.loaders[table], settings=settings)
+        started = run_record.now()
+        rows = stage.load(inputs, loader=method.loaders[table], settings=settings)
+        return run_record.with_run_record(rows, started, software=inputs.method,
+                                          version=results_version(inputs.method, inputs.output_dir))
     if not method.computes:
         raise ValueError(
             f"processing method {inputs.method!r} cannot be triggered here; use task_mode 'load' to read its "
             f"results, or a parameter set of method {BUILT_IN!r}"
         )
-    return stage.run(inputs, settings=settings)
+    started = run_record.now()
+    rows = stage.run(inputs, settings=settings)
+    return run_record.with_run_record(rows, started, software=BUILT_IN, version=run_record.element_calcium_version())
 
 
 __all__ = ["BUILT_IN", "METHODS", "PARAMETERS", "STAGES", "Method", "Rows", "RunSettings", "run"]

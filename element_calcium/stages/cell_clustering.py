@@ -25,6 +25,8 @@ class CellClusteringInputs:
         outliers: mask ids in the curation's outlier group, left out.
         fps: frame rate (Hz).
         params: the complete ``cell_clustering`` parameters.
+        event_times: (E,) s of the events of the parameters' ``section_event`` (None without one).
+        frame_times: (T,) s of each frame (needed with ``section_event``).
     """
 
     mask_ids: np.ndarray
@@ -33,20 +35,28 @@ class CellClusteringInputs:
     outliers: np.ndarray
     fps: float
     params: dict[str, Any]
+    event_times: np.ndarray | None = None
+    frame_times: np.ndarray | None = None
 
 
 def run(inputs: CellClusteringInputs, *, settings: RunSettings = RunSettings()) -> Rows:
-    """The CellClustering row (the tree, its stored cut and the features) and its ``Assignment`` and ``Excluded``
-    parts."""
+    """The CellClustering row (the tree, its stored cut and the rule that chose it, the features) and its
+    ``Assignment`` and ``Excluded`` parts.
+
+    Raises:
+        ValueError: the parameters name a ``section_event`` of which no event falls within the recording.
+    """
+    params = CellClusteringParams(**inputs.params)
     mask_ids = np.asarray(inputs.mask_ids, np.int64)
     outliers = np.intersect1d(np.asarray(inputs.outliers, np.int64), mask_ids)
     if len(mask_ids) - len(outliers) < 2:
         result = _unclustered(mask_ids, outliers)
     else:
         result = clustering.cluster_cells(inputs.traces, fps=inputs.fps, spikes=inputs.spikes, cell_ids=mask_ids,
-                                          exclude=outliers, params=CellClusteringParams(**inputs.params))
+                                          exclude=outliers, section=_section(inputs, params), params=params)
     master = {
-        "n_clusters": result.n_clusters, "silhouette": nullable(result.silhouette), "linkage": result.linkage,
+        "n_clusters": result.n_clusters, "silhouette": nullable(result.silhouette), "cut_rule": result.cut_rule,
+        "linkage": result.linkage,
         "distances": result.distances, "clustered_ids": result.included, "leaf_order": result.leaves,
         "frequencies": result.frequencies, "features": result.features,
     }
@@ -58,6 +68,18 @@ def run(inputs: CellClusteringInputs, *, settings: RunSettings = RunSettings()) 
     })
 
 
+def _section(inputs: CellClusteringInputs, params: CellClusteringParams) -> list[tuple[int, int]] | None:
+    """The frame windows around the events of ``params.section_event``; None for the whole recording."""
+    if params.section_event is None:
+        return None
+    windows = clustering.event_sections(np.asarray(inputs.event_times, np.float64).ravel(), inputs.frame_times,
+                                        pre_s=params.section_pre_s, post_s=params.section_post_s)
+    if not windows:
+        raise ValueError(f"no behaviour event of type {params.section_event!r} falls within the recording; insert "
+                         "its events (behavior.insert_events) or use a parameter set without section_event")
+    return windows
+
+
 def _unclustered(mask_ids: np.ndarray, outliers: np.ndarray) -> clustering.CellClusters:
     """The result for a trace set with fewer than two cells to cluster: every cell left out."""
     reasons = ["outlier" if mask_id in set(outliers.tolist()) else "too_few_cells" for mask_id in mask_ids]
@@ -66,7 +88,7 @@ def _unclustered(mask_ids: np.ndarray, outliers: np.ndarray) -> clustering.CellC
         cell_ids=np.asarray(mask_ids, np.int64), labels=np.full(len(mask_ids), -1, np.int64),
         excluded=pd.DataFrame({"cell": np.asarray(mask_ids, np.int64), "reason": reasons}), included=empty,
         frequencies=np.zeros(0), features=np.zeros((0, 0)), distances=np.zeros(0), linkage=np.zeros((0, 4)),
-        leaves=empty, n_clusters=0, silhouette=float("nan"),
+        leaves=empty, n_clusters=0, silhouette=float("nan"), cut_rule="none",
     )
 
 

@@ -63,5 +63,5 @@ def run(inputs: EventClusteringInputs, *, settings: RunSettings = RunSettings())
         for cluster in counts.index for group in counts.columns
     ]
     master = {"n_events": len(result.labels), "n_clusters": result.n_clusters,
-              "silhouette": nullable(result.silhouette), "linkage": result.linkage, "leaf_order": result.leaves}
+              "silhouette": nullable(result.silhouette), "cut_rule": result.cut_rule, "linkage": result.linkage, "leaf_order": result.leaves}
     return Rows(master=master, parts=parts)

@@ -10,6 +10,13 @@ second computation of the key writes a fresh name, see `storage.MovieWriter`). B
 ``NonRigidMotionCorrection``, ``Block``), ready for one insert. No database code here;
 ``imaging.MotionCorrection`` fetches the inputs and inserts the rows.
 
+Planes and channels: the task's plane (``MotionInputs.plane``) is corrected; the parameter set's
+``functional_channel`` is the movie corrected and written. When its ``align_channel`` names another
+channel (a structural channel such as tdTomato), the shifts are measured on that channel and applied to
+the functional one (suite2p's ``align_by_chan``); the template and the correction quality are then the
+align channel's, the other summary images the corrected functional movie's. ``motion_correct_channel``
+records the channel the shifts were measured on.
+
 Sign convention everywhere: ``y_shifts``/``x_shifts`` are the motion of the tissue in pixels
 (a feature at (y, x) in the template appears at (y + dy, x + dx) in the frame); correction
 moves it back.
@@ -30,6 +37,7 @@ from element_calcium import paths, readers, results_file, storage
 from element_calcium.compute import motion
 from element_calcium.compute.params import ProcessingParams
 from element_calcium.loaders.types import LoadedMotion
+from element_calcium.stages.motion_channels import check_plane_and_channels, correct_by_reference
 from element_calcium.stages.rows import Rows, RunSettings
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,7 @@ class MotionInputs:
         frame_shape: (H, W) pixels of the recording; loaded images must have it.
         owner: `results_file.owner_text` of the MotionCorrection key, recorded in the corrected movie;
             None records none.
+        plane: 0-based imaging plane of the task.
     """
 
     task_mode: str
@@ -65,6 +74,7 @@ class MotionInputs:
     n_frames: int
     frame_shape: tuple[int, int]
     owner: str | None = None
+    plane: int = 0
 
 
 def _std(values: np.ndarray) -> float:
@@ -143,24 +153,24 @@ def run(inputs: MotionInputs, *, settings: RunSettings = RunSettings()) -> Rows:
     device, chunk_frames, progress = settings.device, settings.chunk_frames, settings.progress
     params = ProcessingParams.from_dict(inputs.params)
     recording = readers.read_recording(inputs.recording_folder, software=inputs.software, fps=inputs.frame_rate)
-    channel = 0
+    check_plane_and_channels(recording.metadata, params, plane=inputs.plane, folder=inputs.recording_folder)
+    channel = params.reference_channel
     path = storage.movie_path(inputs.output_dir)
     paths.remove_stale_temporaries(inputs.output_dir, names=[path.name])
     results_file.refuse_foreign_results(path, inputs.owner)
     started = time.perf_counter()
-    with recording.movie(channel=channel) as movie, storage.MovieWriter(
+    with recording.movie(channel=params.functional_channel, plane=inputs.plane) as movie, storage.MovieWriter(
         path, shape=movie.shape, dtype=movie.dtype, fps=movie.fps, timestamps=movie.timestamps,
         chunk_frames=chunk_frames, owner=inputs.owner,
     ) as writer:
-        result = motion.correct_motion(
-            movie.read,
-            len(movie),
-            params=params.motion,
-            device=device,
-            chunk_frames=chunk_frames,
-            write_corrected=writer.write,
-            progress=progress,
-        )
+        options = {"params": params.motion, "device": device, "chunk_frames": chunk_frames, "workers": settings.workers}
+        if channel == params.functional_channel:
+            result = motion.correct_motion(movie.read, len(movie), write_corrected=writer.write, progress=progress,
+                                           **options)
+        else:
+            with recording.movie(channel=channel, plane=inputs.plane) as reference:
+                result = correct_by_reference(reference, movie, write_corrected=writer.write, progress=progress,
+                                              **options)
     wall_time = time.perf_counter() - started
     quality = _quality_row(result.quality)
     if quality["quality_warning"]:
@@ -216,7 +226,7 @@ def load(inputs: MotionInputs, *, loader: Callable[[Path], LoadedMotion],
     _check_fits(loaded, inputs)
     rows = {
         "master": {
-            "motion_correct_channel": 0,
+            "motion_correct_channel": ProcessingParams.from_dict(inputs.params).reference_channel,
             "corrected_movie": None,
             "device": "none",
             "wall_time": time.perf_counter() - started,

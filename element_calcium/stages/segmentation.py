@@ -59,7 +59,8 @@ class SegmentationInputs:
             loaded traces without a baseline get their background and noise from the movie.
         software: acquisition software of the recording (`readers.SOFTWARE`), or None.
         frame_rate: user frame rate (Hz) of plain TIFF recordings, else None.
-        channel: the recording's channel that was motion-corrected.
+        channel: the recording's channel whose cells are found (the parameter set's functional channel).
+        plane: the recording's imaging plane of the task.
         motion_shifts: (T, 2) float32 rigid tissue motion (dy, dx) in pixels of the task's motion
             correction, undone on the raw movie before it is read under the footprints; None
             reads the movie as it is.
@@ -82,21 +83,25 @@ class SegmentationInputs:
     software: str | None = None
     frame_rate: float | None = None
     channel: int = 0
+    plane: int = 0
     motion_shifts: np.ndarray | None = None
     owner: str | None = None
     movie_owner: str | None = None
 
 
 def _mask_rows(
-    footprints, height: int, width: int, mask_ids: np.ndarray, extra: dict[str, np.ndarray | None]
+    footprints, height: int, width: int, mask_ids: np.ndarray, extra: dict[str, np.ndarray | None],
+    ar_coefficients: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """One Segmentation.Mask row per footprint column; ``extra``: per-mask values or None."""
+    """One Segmentation.Mask row per footprint column; ``extra``: per-mask values or None; ``ar_coefficients``:
+    (N, p) AR coefficients of the extraction's deconvolution, or None (not fitted, or loaded results)."""
     geometry = quality.footprint_geometry(footprints, height=height, width=width)
     rows = []
     for n, mask_id in enumerate(mask_ids):
         start, stop = footprints.indptr[n], footprints.indptr[n + 1]
         pixels, weights = footprints.indices[start:stop], footprints.data[start:stop]
         ys, xs = np.divmod(pixels.astype(np.int64), width)
+        max_y, max_x = max_pixel(pixels, weights, width=width)
         row = {
             "mask_id": int(mask_id),
             "segmentation_channel": 0,
@@ -106,10 +111,27 @@ def _mask_rows(
             "mask_xpix": xs.astype(np.int32),
             "mask_ypix": ys.astype(np.int32),
             "mask_weights": weights.astype(np.float32),
+            "mask_max_y": max_y,
+            "mask_max_x": max_x,
         }
         row.update({name: None if values is None else values[n].item() for name, values in extra.items()})
+        fitted = None if ar_coefficients is None else np.asarray(ar_coefficients[n], np.float32)
+        row["ar_coefficients"] = fitted if fitted is not None and fitted.any() else None
         rows.append(row)
     return rows
+
+
+def max_pixel(pixels: np.ndarray, weights: np.ndarray, *, width: int) -> tuple[int | None, int | None]:
+    """(row, column) of the largest weight of one footprint, as CalTrig's ``centroid_max`` (its "height" and
+    "width"): ``np.unravel_index(np.argmax(image), (H, W))`` of the dense (H, W) image, so among equal weights
+    the first in row-major order. ``pixels``: (npix,) flat indices row * width + column; ``weights``: (npix,).
+    (None, None) for an empty footprint."""
+    if not len(pixels):
+        return None, None
+    pixels = np.asarray(pixels, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.float32)
+    first = int(pixels[weights == weights.max()].min())
+    return first // width, first % width
 
 
 def border_pix(requested: int | None, motion_border: int, frame_shape: tuple[int, int]) -> int:
@@ -152,6 +174,7 @@ def run(inputs: SegmentationInputs, *, settings: RunSettings = RunSettings()) ->
             cell_diameter=params.cell_diameter,
             border_pix=border_pix(params.extraction.border_pix, inputs.motion_border, inputs.frame_shape),
             device=device,
+            workers=settings.workers,
             progress=progress,
         )
     mask_ids = np.arange(result.footprints.shape[1], dtype=np.int64)
@@ -178,7 +201,7 @@ def run(inputs: SegmentationInputs, *, settings: RunSettings = RunSettings()) ->
             "correlation_image": result.correlation_image.astype(np.float32),
             "pnr_image": result.pnr_image.astype(np.float32),
         },
-        parts={"Mask": _mask_rows(sources.footprints, result.height, result.width, mask_ids, extra)},
+        parts={"Mask": _mask_rows(sources.footprints, result.height, result.width, mask_ids, extra, result.g)},
     )
 
 
@@ -207,7 +230,7 @@ def _movie_under_footprints(footprints, inputs: SegmentationInputs, *, device: s
             f"{inputs.recording_folder}: the motion correction has shifts of shape {shifts.shape}, "
             f"expected ({inputs.n_frames}, 2): one (dy, dx) per frame of the recording"
         )
-    with recording.movie(channel=inputs.channel) as movie:
+    with recording.movie(channel=inputs.channel, plane=inputs.plane) as movie:
         if movie.shape != (inputs.n_frames, *inputs.frame_shape):
             raise ValueError(
                 f"{inputs.recording_folder}: the movie is {movie.shape} (T, H, W) but the recording's "

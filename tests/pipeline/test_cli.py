@@ -94,7 +94,7 @@ def test_ingest_prints_keys_that_report_and_video_take(pipeline, new_folder, sub
     assert result.returncode == 0, result.stderr
     recording, task = ingested_key(result), ingested_key(result, "processing task")
     assert recording == f"subject={subject_name},session_datetime=2026-03-01T09:00:00,recording_id=0"
-    assert task == recording + ",paramset_id=0"
+    assert task == recording + ",paramset_id=0,plane=0"
     assert f"element-calcium report --recording {recording}" in result.stdout
 
     report = cli("report", "--recording", recording, "--out", str(tmp_path / "page.html"))

@@ -5,11 +5,18 @@ The cells' traces are known: a suite2p result whose fluorescence holds three sim
 """
 
 import numpy as np
+import pandas as pd
 from clustering_scoring import adjusted_rand_index
 from helpers import SESSION_TIME, write_suite2p_plane
 
-from element_calcium import curation
-from element_calcium.simulate import CellClass, simulate, simulate_cell_classes, write_tiff
+from element_calcium import behavior, curation
+from element_calcium.simulate import (
+    CellClass,
+    simulate,
+    simulate_cell_classes,
+    simulate_peri_event_classes,
+    write_tiff,
+)
 from workflow.ingest import ingest_recording
 
 FPS = 20.0
@@ -78,6 +85,47 @@ def test_cells_and_transients_are_clustered(pipeline, new_folder, subject_name):
         assert sum(row["event_count"] for row in counts) == n_transients
         assert {row["event_group"] for row in counts} == {"session A"}
         assert np.isclose(sum(row["fraction"] for row in counts), 1.0)
+        table = clusters.EventClustering.counts({"event_clustering_id": 1})
+        assert list(table.columns) == ["session A"] and table.to_numpy().sum() == n_transients
+        assert result["cut_rule"] == "eigengap" and three["cut_rule"] == "n_clusters"
     finally:
         (clusters.EventClusteringTask & {"event_clustering_id": 1}).delete(prompt=False)
         (clusters.ClusteringParamSet & {"clustering_paramset_id": 30}).delete(prompt=False)
+
+
+def test_cells_are_clustered_on_sections_around_behaviour_events(pipeline, new_folder, subject_name):
+    """Cells differ only within 6 s after each lever press (response classes), and differ elsewhere by a
+    crossed background class: the parameter set with ``section_event`` reads the stored BehaviorEvent rows and
+    finds the response classes; the whole recording does not. The stored row says how the cut was chosen."""
+    imaging, clusters = pipeline.imaging, pipeline.clusters
+    height, width = 32, 36
+    truth = simulate_peri_event_classes(n_per_class=6, n_frames=N_FRAMES, fps=FPS, n_events=25, seed=0)
+    movie = simulate(n_frames=N_FRAMES, height=height, width=width, n_cells=0, mode="2p", fps=FPS, max_shift=0.0)
+    written = write_tiff(new_folder(), movie)
+    imaging.ProcessingParamSet.insert_new_params("suite2p", 230, "suite2p results, 13 px cells",
+                                                 {"modality": "2p", "cell_diameter": 13.0})
+    clusters.ClusteringParamSet.insert_new_params("cells", 32, "whole recording, dF/F", {"signal": "dff"})
+    recording_key = ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME,
+                                     fps=written.fps, create_task=False).recording_key
+    output_dir = f"suite2p_sections_{subject_name}"
+    plane = pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0"
+    write_suite2p_plane(plane, 100.0 * (1.0 + truth.dff), height=height, width=width, fps=FPS)
+    imaging.ProcessingTask.insert1({**recording_key, "paramset_id": 230, "processing_output_dir": output_dir,
+                                    "task_mode": "load"})
+    try:
+        assert _populate(imaging) == {}
+        behavior.insert_events(recording_key, pd.DataFrame({"time": truth.event_times, "event_type": "lever"}))
+        clusters.ClusteringParamSet.insert_new_params("cells", 31, "lever sections", {
+            "signal": "dff", "section_event": "lever", "section_pre_s": 0.0, "section_post_s": truth.response_s})
+        assert _populate(imaging) == {}
+        curation0 = {**recording_key, "paramset_id": 230, "curation_id": 0}
+        found = {}
+        for paramset_id in (31, 32):
+            key = (clusters.CellClustering & curation0 & {"clustering_paramset_id": paramset_id}).fetch1("KEY")
+            assert (clusters.CellClustering & key).fetch1("cut_rule") == "eigengap"
+            found[paramset_id] = (clusters.CellClustering.Assignment & key).to_arrays("cluster", order_by="mask_id")
+        assert adjusted_rand_index(truth.labels, found[31]) >= 0.9
+        assert adjusted_rand_index(truth.labels, found[32]) < 0.7
+        assert (clusters.CellClustering & curation0 & {"clustering_paramset_id": 0}).fetch1("cut_rule") == "eigengap"
+    finally:
+        (clusters.ClusteringParamSet & "clustering_paramset_id in (31, 32)").delete(prompt=False)

@@ -44,7 +44,7 @@ def test_unknown_processing_method_is_refused_and_not_added(pipeline):
     imaging = pipeline.imaging
     methods, before = len(imaging.ProcessingMethod()), len(imaging.ProcessingParamSet())
     with pytest.raises(ValueError, match=r"processing method 'newtool' is not one of ProcessingMethod "
-                                         r"\(caiman, element_calcium, minian, nwb, suite2p\)"):
+                                         r"\(caiman, caltrig, element_calcium, minian, nwb, suite2p\)"):
         imaging.ProcessingParamSet.insert_new_params("newtool", 104, "a tool nobody wrote", {"modality": "1p"})
     assert (len(imaging.ProcessingMethod()), len(imaging.ProcessingParamSet())) == (methods, before)
     assert not imaging.ProcessingMethod & {"processing_method": "newtool"}

@@ -37,11 +37,13 @@ MAX_LINES = 500
 # Layers below the schema modules (each a package and everything in it), and the schema modules themselves.
 LOWER_LAYERS = tuple(f"{PACKAGE}.{name}" for name in ("compute", "readers", "loaders", "simulate", "plotting"))
 SCHEMA_MODULES = tuple(f"{PACKAGE}.{name}" for name in (
-    "imaging", "imaging_recordings", "imaging_processing", "events", "clusters", "registration"))
+    "imaging", "imaging_recordings", "imaging_processing", "imaging_provenance", "events", "events_spatial",
+    "clusters", "registration"))
 
 # The modules that may import datajoint: they declare tables, or work with them for the user.
 DATAJOINT_MODULES = {*SCHEMA_MODULES, *(f"{PACKAGE}.{name}" for name in (
-    "_schema_runtime", "reservations", "progress", "cleanup", "curation", "transient_curation", "behavior"))}
+    "_schema_runtime", "reservations", "progress", "cleanup", "curation", "transient_curation", "behavior",
+    "spatial_event_queries"))}
 
 # Known exceptions, each removed by a later step; a listed exception that no longer occurs fails its test, so
 # the list only shrinks.

@@ -1,12 +1,13 @@
 """Bruker PrairieView reader against small T-series and Z-series folders written here."""
 
 import datetime
+import tracemalloc
 
 import numpy as np
 import pytest
 import tifffile
 
-from element_calcium.readers import detect_software, read_recording
+from element_calcium.readers import detect_software, read_recording, repackage_bruker_tiffs
 
 HEIGHT, WIDTH = 16, 20
 FRAME_PERIOD = 0.05
@@ -120,3 +121,49 @@ def test_frame_of_another_size_is_named(tmp_path):
     tifffile.imwrite(last, np.zeros((HEIGHT + 2, WIDTH), np.uint16))
     with pytest.raises(ValueError, match=last.name):
         read_recording(folder)
+
+
+def test_repackage_splits_one_channel_and_plane_into_stacks_in_xml_order(tmp_path):
+    nplanes, nvolumes = 2, 9
+    movies = {1: frames(nplanes * nvolumes, seed=3), 2: frames(nplanes * nvolumes, seed=4)}
+    folder = write_prairieview(tmp_path / "z", movies, nplanes=nplanes)
+    frame_bytes = HEIGHT * WIDTH * 2
+    written = []
+    result = repackage_bruker_tiffs(folder, tmp_path / "stacks", channel=1, plane=1, size_cap=4 * frame_bytes,
+                                    chunk_frames=3, progress=lambda done, total: written.append((done, total)))
+    assert [p.name for p in result.files] == ["images_00.tif", "images_01.tif", "images_02.tif"]
+    assert result.frames_per_file == (4, 4, 1)
+    assert written[-1] == (nvolumes, nvolumes)
+    assert result.fps == pytest.approx(1 / (nplanes * FRAME_PERIOD))
+    assert np.allclose(result.timestamps, np.arange(nvolumes) * nplanes * FRAME_PERIOD, atol=1e-6)
+    assert not list((tmp_path / "stacks").glob("*.partial"))
+    expected = movies[2][1::nplanes]  # channel index 1 is Ch2; plane index 1 is every second frame of a cycle
+    for path, start, count in zip(result.files, (0, 4, 8), result.frames_per_file):
+        assert np.array_equal(tifffile.imread(path), expected[start:start + count].squeeze())
+    stacks = read_recording(tmp_path / "stacks", software="TIFF", fps=result.fps)
+    assert np.array_equal(stacks.movie().read(0, nvolumes), expected)
+
+
+def test_repackage_writes_one_stack_when_it_fits_and_streams_in_chunks(tmp_path):
+    movie = np.random.default_rng(5).integers(0, 4096, (300, 96, 96), dtype=np.uint16)
+    folder = write_prairieview(tmp_path / "t", {2: movie})
+    tracemalloc.start()
+    try:
+        result = repackage_bruker_tiffs(folder, tmp_path / "out", chunk_frames=10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [p.name for p in result.files] == ["images.tif"] and result.frames_per_file == (300,)
+    assert np.array_equal(tifffile.imread(result.files[0]), movie)
+    assert peak < movie.nbytes / 3, f"peak {peak} bytes for a {movie.nbytes}-byte movie read 10 frames at a time"
+
+
+def test_repackage_refuses_a_used_output_folder_and_a_missing_channel(tmp_path):
+    folder = write_prairieview(tmp_path / "b", {1: frames(4)})
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "old.tif").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"used: the output folder must be empty"):
+        repackage_bruker_tiffs(folder, used)
+    with pytest.raises(ValueError, match="channel=1 is out of range"):
+        repackage_bruker_tiffs(folder, tmp_path / "new", channel=1)

@@ -436,7 +436,7 @@ def test_fps_is_refused_where_the_files_carry_it(v4):
 def test_unknown_software(v4):
     written, _ = v4
     with pytest.raises(ValueError, match="software must be one of"):
-        read_recording(written.path, software="Inscopix")
+        read_recording(written.path, software="Scanbox")
 
 
 # ----------------------------------------------------------------------------- V3

@@ -349,3 +349,33 @@ def test_scanimage_times_going_backwards_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"file_1\.tif \(frameTimestamps_sec of the pages\): frame times do not "
                                          r"increase in frame\(s\) 3 "):
         read_recording(folder)
+
+
+def test_simulated_scanimage_planes_and_channels_read_back(tmp_path):
+    from element_calcium.simulate import write_scanimage_planes
+
+    rng = np.random.default_rng(7)
+    data = rng.integers(0, 60000, (3, 2, T, 16, 20), dtype=np.uint16)  # (planes, channels, T, H, W)
+    written = write_scanimage_planes(tmp_path / "zc", [list(channels) for channels in data], fps=7.5, n_files=2,
+                                     seed=2)
+    assert detect_software(written.path) == "ScanImage"
+    recording = read_recording(written.path)
+    meta = recording.metadata
+    assert (meta.nplanes, meta.nchannels, meta.nframes, meta.height, meta.width) == (3, 2, T, 16, 20)
+    assert meta.fps == pytest.approx(7.5)
+    assert meta.extra["timestamps_source"] == "frameTimestamps_sec"
+    assert np.allclose(meta.timestamps, written.timestamps, rtol=0, atol=1e-6)
+    assert meta.files == tuple(p.resolve() for p in written.files) and len(meta.files) == 2
+    for plane in range(3):
+        for channel in range(2):
+            check_movie(recording.movie(channel=channel, plane=plane), data[plane, channel])
+
+
+def test_simulated_scanimage_planes_refuse_movies_that_differ(tmp_path):
+    from element_calcium.simulate import write_scanimage_planes
+
+    movie = np.zeros((5, 16, 16), np.uint16)
+    with pytest.raises(ValueError, match="every plane needs 2 channel movie"):
+        write_scanimage_planes(tmp_path / "a", [[movie, movie], [movie]], fps=5.0)
+    with pytest.raises(ValueError, match="same shape and dtype"):
+        write_scanimage_planes(tmp_path / "b", [[movie, movie[:4]]], fps=5.0)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from element_calcium.compute.events import _spatial, _spatial_props, detect_spatial_events
+from element_calcium.compute.events import EventShapes, _spatial, _spatial_props, detect_spatial_events
 from element_calcium.compute.params import SpatialEventParams
 from element_calcium.simulate import EXTENT_FRACTION, simulate_astro
 from element_calcium.stages.spatial_events import event_rows
@@ -160,11 +160,14 @@ def test_an_event_filling_the_whole_recording_takes_its_noise_from_its_trace():
 def test_a_one_frame_event_has_no_gradient_and_is_stored_with_null():
     frames = np.random.default_rng(1).normal(100, 5, (60, 32, 32)).astype(np.float32)
     frames[30, 10:22, 10:22] += 200  # one frame, 144 pixels
-    result, _ = detect(frames, SpatialEventParams(use_smoothing=False, threshold=100.0))
+    result, labels = detect(frames, SpatialEventParams(use_smoothing=False, threshold=100.0))
     assert len(result.events) == 1 and (result.events.z1 - result.events.z0).tolist() == [1]
     assert np.isnan(result.events.max_gradient[0]) and np.isfinite(result.events.noise_std[0])
-    (row,) = event_rows(result, np.arange(60) / 10.0)
+    shapes = EventShapes(result.events[["z0", "z1", "y0", "y1", "x0", "x1"]].to_numpy())
+    shapes.add(0, labels)
+    (row,) = event_rows(result, np.arange(60) / 10.0, shapes.table())
     assert row["max_gradient"] is None and row["noise_mean"] == pytest.approx(result.events.noise_mean[0])
+    assert row["mask_solidity"] is None and row["fp_solidity"] == 1.0  # astroCAST measures no 3-D shape of one frame
 
 
 def test_small_objects_and_border_band_are_removed(movie, detected):

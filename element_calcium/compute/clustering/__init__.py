@@ -16,15 +16,21 @@ Cells (`cluster_cells`; ``params``: a `element_calcium.compute.params.CellCluste
   ``excluded`` with its reason (``"outlier"`` or ``"silent"``) and gets label -1.
 - Tree: `scipy.cluster.hierarchy.linkage` of the condensed ``metric`` distances between the clustered cells'
   features (observation i is ``included[i]``).
+- Sections around behaviour events (CalTrig's sections): `event_sections` turns event times into the frame
+  windows [t - pre, t + post) s, merged where they overlap, which are passed as ``section``.
 
 Events (`cluster_events`; ``params``: an `EventClusteringParams`): normalised, brought to one length
 and compared as defined in ``_events``, then the same tree and cuts.
 
 Cuts (`cut_linkage`, the same for cells and events): ``n_clusters`` -> at most that many clusters
 (`scipy.cluster.hierarchy.fcluster` ``"maxclust"``; fewer when merge heights tie); ``threshold`` -> clusters
-whose merge heights are all <= threshold (``"distance"``); neither -> the cut into 2..max_clusters clusters with
-the highest silhouette (fewest clusters on ties). Clusters are numbered 0, 1, ... in the order they first
-appear along the dendrogram's leaves (`leaf_order`).
+whose merge heights are all <= threshold (``"distance"``); neither -> the automatic cut ``auto_cut``:
+``"eigengap"`` (default) cuts into `eigengap_count` clusters, the count at the largest gap between the
+eigenvalues of the normalised, locally scaled affinity of the observations (spectral clustering's estimate of
+the number of groups; it follows groups at every scale, where a single height or silhouette favours the
+first, widest split); ``"silhouette"`` takes the cut into 2..max_clusters clusters with the highest silhouette
+(fewest clusters on ties). The result says which rule chose it (``cut_rule``). Clusters are numbered 0, 1, ...
+in the order they first appear along the dendrogram's leaves (`leaf_order`).
 
 Silhouette of a cut: the mean over the clustered observations of s(i) = (b - a) / max(a, b), where a is the
 mean distance from i to the other members of its cluster and b the smallest mean distance from i to the
@@ -37,6 +43,7 @@ from __future__ import annotations
 from element_calcium.compute.clustering._cells import (
     CellClusters,
     cluster_cells,
+    event_sections,
     feature_distances,
     power_spectra,
     spike_filtered,
@@ -46,12 +53,20 @@ from element_calcium.compute.clustering._events import (
     EventClusters,
     cluster_events,
     counts_per_cluster,
+    dtw_distances,
     enforce_length,
     event_distances,
     normalize_events,
 )
-from element_calcium.compute.clustering._tree import ClusterCut, cut_linkage, leaf_order, silhouette_score
+from element_calcium.compute.clustering._tree import (
+    ClusterCut,
+    cut_linkage,
+    eigengap_count,
+    leaf_order,
+    silhouette_score,
+)
 
 __all__ = ["COUNT_NORMALIZATIONS", "CellClusters", "ClusterCut", "EventClusters", "cluster_cells", "cluster_events",
-           "counts_per_cluster", "cut_linkage", "enforce_length", "event_distances", "feature_distances",
-           "leaf_order", "normalize_events", "power_spectra", "silhouette_score", "spike_filtered"]
+           "counts_per_cluster", "cut_linkage", "dtw_distances", "eigengap_count", "enforce_length",
+           "event_distances", "event_sections", "feature_distances", "leaf_order", "normalize_events",
+           "power_spectra", "silhouette_score", "spike_filtered"]

@@ -8,7 +8,6 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from scipy import signal
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import pdist
 
@@ -36,6 +35,7 @@ class CellClusters:
         leaves: (M,) int64 ids of the clustered cells in dendrogram order.
         n_clusters: number of clusters of the cut taken.
         silhouette: silhouette of that cut.
+        cut_rule: how the cut was chosen: ``"n_clusters"``, ``"threshold"``, ``"eigengap"`` or ``"silhouette"``.
     """
 
     cell_ids: np.ndarray
@@ -49,6 +49,7 @@ class CellClusters:
     leaves: np.ndarray
     n_clusters: int
     silhouette: float
+    cut_rule: str
 
 
 def spike_filtered(calcium, spikes) -> np.ndarray:
@@ -100,6 +101,42 @@ def _frames(section, n_frames: int) -> np.ndarray:
     return np.concatenate(frames)
 
 
+def event_sections(event_times, frame_times, *, pre_s: float, post_s: float) -> list[tuple[int, int]]:
+    """The frames within [t - pre_s, t + post_s) seconds of each event time t, as (start, stop) windows.
+
+    Windows that overlap or touch are merged, so no frame is used twice; windows are in time order and clipped
+    to the recording. Events whose window holds no frame are dropped.
+
+    Args:
+        event_times: (E,) s on the clock of ``frame_times``.
+        frame_times: (T,) s, increasing, the time of each frame.
+        pre_s: seconds before each event, >= 0.
+        post_s: seconds after each event, > 0.
+
+    Returns:
+        Windows ``[(start, stop), ...]`` of frame indices, stop exclusive; empty when no event has a frame.
+    """
+    times = np.asarray(frame_times, dtype=np.float64)
+    events = np.sort(np.asarray(event_times, dtype=np.float64).ravel())
+    if times.ndim != 1 or times.size < 2 or not np.all(np.diff(times) > 0):
+        raise ValueError(f"frame_times must be increasing times of >= 2 frames, got shape {times.shape}")
+    if not np.isfinite(events).all():
+        raise ValueError("event_times must be finite seconds")
+    if not (pre_s >= 0 and post_s > 0):
+        raise ValueError(f"pre_s must be >= 0 and post_s > 0 seconds, got {pre_s} and {post_s}")
+    starts = np.searchsorted(times, events - pre_s, side="left")
+    stops = np.searchsorted(times, events + post_s, side="left")
+    windows: list[list[int]] = []
+    for start, stop in zip(starts.tolist(), stops.tolist()):
+        if stop <= start:
+            continue
+        if windows and start <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], stop)
+        else:
+            windows.append([start, stop])
+    return [(start, stop) for start, stop in windows]
+
+
 def power_spectra(traces, fps, *, psd: str = "welch", segment_s: float = 20.0,
                   max_freq_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Power spectral density of each trace, mean removed, without the 0 Hz bin (see the module notes).
@@ -114,6 +151,8 @@ def power_spectra(traces, fps, *, psd: str = "welch", segment_s: float = 20.0,
     Returns:
         frequencies (F,) float64 Hz and PSD (N, F) float64 in (trace unit)^2 / Hz.
     """
+    from scipy import signal  # scipy.signal imports scipy.stats: loaded when first needed
+
     traces, fps = _check_traces(traces), _checks.fps(fps)
     if psd not in ("welch", "periodogram"):
         raise ValueError(f"psd must be 'welch' or 'periodogram', got {psd!r}")
@@ -180,7 +219,8 @@ def cluster_cells(traces, *, fps: float, spikes=None, cell_ids=None, exclude=(),
         exclude: ids of outlier cells, left out of the clustering.
         section: a window (start, stop) of frames, or a list of windows, whose frames are used; None: all.
         params: the clustering parameters (signal, psd, segment_s, max_freq_hz, scale, metric, method, and the
-            cut: n_clusters, threshold or max_clusters; silent_fraction).
+            cut: n_clusters, threshold or max_clusters and auto_cut; silent_fraction). Its section_* fields
+            are applied by the caller, which turns the events into ``section`` (`event_sections`).
 
     Returns:
         `CellClusters`.
@@ -207,10 +247,11 @@ def cluster_cells(traces, *, fps: float, spikes=None, cell_ids=None, exclude=(),
     distances = feature_distances(features, metric=params.metric)
     linkage = hierarchy.linkage(distances, method=params.method)
     cut = cut_linkage(linkage, distances, n_clusters=params.n_clusters, threshold=params.threshold,
-                      max_clusters=params.max_clusters)
+                      max_clusters=params.max_clusters, auto_cut=params.auto_cut)
     labels = np.full(ids.size, -1, dtype=np.int64)
     labels[keep] = cut.labels
     excluded = pd.DataFrame({"cell": ids[~keep], "reason": reasons[~keep].astype(object)})
     return CellClusters(cell_ids=ids, labels=labels, excluded=excluded, included=ids[keep], frequencies=frequencies,
                         features=features, distances=distances, linkage=linkage,
-                        leaves=ids[keep][leaf_order(linkage)], n_clusters=cut.n_clusters, silhouette=cut.silhouette)
+                        leaves=ids[keep][leaf_order(linkage)], n_clusters=cut.n_clusters, silhouette=cut.silhouette,
+                        cut_rule=cut.cut_rule)

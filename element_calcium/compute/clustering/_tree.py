@@ -12,6 +12,9 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 
 from element_calcium.compute import _checks
+from element_calcium.compute.params import AUTO_CUTS
+
+_SCALE_NEIGHBOURS = (1, 2, 3, 4)  # eigengap: the local scales, distances to the 1st..4th nearest neighbours
 
 
 @dataclass(frozen=True)
@@ -22,11 +25,14 @@ class ClusterCut:
         labels: (M,) int64 cluster of each observation of the tree, 0..n_clusters-1.
         n_clusters: number of clusters.
         silhouette: mean silhouette of the cut (NaN when undefined; see the module notes).
+        cut_rule: how the number of clusters was chosen: ``"n_clusters"`` or ``"threshold"`` (given), or the
+            automatic rule, ``"eigengap"`` or ``"silhouette"``.
     """
 
     labels: np.ndarray
     n_clusters: int
     silhouette: float
+    cut_rule: str
 
 
 def silhouette_score(distances, labels) -> float:
@@ -60,6 +66,46 @@ def _silhouette(square: np.ndarray, labels: np.ndarray) -> float:
     return float(scores.mean())
 
 
+def eigengap_count(distances, *, max_clusters: int = 10, neighbours: tuple[int, ...] = _SCALE_NEIGHBOURS) -> int:
+    """Number of clusters by the eigengap of the normalised affinity, the median over several local scales.
+
+    For one scale rank r, the affinity of observations i, j is exp(-d_ij^2 / (s_i s_j)), with s_i the distance
+    from i to its r-th nearest neighbour (local scaling, Zelnik-Manor and Perona 2004; 0 on the diagonal);
+    normalised, D^-1/2 A D^-1/2 with D the row sums. Its eigenvalues l_1 >= l_2 >= ... are near 1 once per
+    group of observations that are close to one another and far from the rest; that scale's count is the k in
+    1..min(max_clusters, M - 1) with the largest l_k - l_(k+1). The count returned is the median (rounded down)
+    of the counts of the ranks in ``neighbours``: one rank alone splits a small class in two where its members'
+    r-th neighbour happens to lie outside it.
+
+    Args:
+        distances: (M (M - 1) / 2,) condensed distances, M >= 2.
+        max_clusters: the largest count returned, >= 1.
+        neighbours: ranks (>= 1) of the neighbours whose distances set the observations' scales.
+
+    Returns:
+        The number of clusters, 1..min(max_clusters, M - 1) (1 when M = 2 or all distances are 0).
+    """
+    square = squareform(np.asarray(distances, dtype=np.float64), checks=False)
+    n_obs = square.shape[0]
+    largest = min(int(max_clusters), n_obs - 1)
+    if largest < 2 or not square.max() > 0:
+        return 1
+    ranked = np.sort(square, axis=1)
+    counts = [_eigengap_at_scale(square, ranked[:, min(int(rank), n_obs - 1)], largest) for rank in neighbours]
+    return int(np.floor(np.median(counts)))
+
+
+def _eigengap_at_scale(square: np.ndarray, scale: np.ndarray, largest: int) -> int:
+    """Eigengap count of the (M, M) distances ``square`` with per-observation scales ``scale`` (M,)."""
+    scale = np.maximum(scale, 1e-12 * square.max())
+    affinity = np.exp(-square ** 2 / np.outer(scale, scale))
+    np.fill_diagonal(affinity, 0.0)
+    degree = np.maximum(affinity.sum(axis=1), np.finfo(np.float64).tiny)
+    normalised = affinity / np.sqrt(np.outer(degree, degree))
+    values = np.sort(np.linalg.eigvalsh((normalised + normalised.T) / 2.0))[::-1][:largest + 1]
+    return int(np.argmax(values[:-1] - values[1:]) + 1)
+
+
 def leaf_order(linkage) -> np.ndarray:
     """(M,) int64 observations of a tree in dendrogram order (left to right)."""
     return hierarchy.leaves_list(np.asarray(linkage, dtype=np.float64)).astype(np.int64)
@@ -73,7 +119,9 @@ def _numbered(flat: np.ndarray, leaves: np.ndarray) -> np.ndarray:
     return mapping[flat]
 
 
-def _check_cut(n_clusters, threshold, max_clusters) -> None:
+def _check_cut(n_clusters, threshold, max_clusters, auto_cut) -> None:
+    if auto_cut not in AUTO_CUTS:
+        raise ValueError(f"auto_cut must be one of {AUTO_CUTS}, got {auto_cut!r}")
     if n_clusters is not None and threshold is not None:
         raise ValueError("give n_clusters or threshold, not both")
     if n_clusters is not None:
@@ -96,33 +144,41 @@ def _check_tree(linkage, distances) -> tuple[np.ndarray, np.ndarray]:
     return linkage, distances
 
 
-def cut_linkage(linkage, distances, *, n_clusters=None, threshold=None, max_clusters: int = 10) -> ClusterCut:
+def cut_linkage(linkage, distances, *, n_clusters=None, threshold=None, max_clusters: int = 10,
+                auto_cut: str = "eigengap") -> ClusterCut:
     """Flat clusters from an existing tree, without recomputing features or the tree (see the module notes).
 
     Args:
         linkage: (M - 1, 4) SciPy linkage matrix, e.g. ``CellClusters.linkage``.
-        distances: (M (M - 1) / 2,) condensed distances the tree was built from (for the silhouette).
+        distances: (M (M - 1) / 2,) condensed distances the tree was built from.
         n_clusters: at most this many clusters.
         threshold: largest merge height within a cluster.
-        max_clusters: with neither n_clusters nor threshold, the best-silhouette cut of 2..max_clusters.
+        max_clusters: with neither n_clusters nor threshold, the automatic cut has at most this many clusters.
+        auto_cut: the automatic rule: ``"eigengap"`` (`eigengap_count` clusters) or ``"silhouette"`` (the
+            best-silhouette cut of 2..max_clusters).
 
     Returns:
-        `ClusterCut` with labels for the tree's M observations.
+        `ClusterCut` with labels for the tree's M observations and the rule that chose the cut.
     """
-    _check_cut(n_clusters, threshold, max_clusters)
+    _check_cut(n_clusters, threshold, max_clusters, auto_cut)
     linkage, distances = _check_tree(linkage, distances)
     square, leaves = squareform(distances, checks=False), leaf_order(linkage)
     if threshold is not None:
-        return _cut(linkage, square, leaves, threshold, "distance")
+        return _cut(linkage, square, leaves, threshold, "distance", "threshold")
     if n_clusters is not None:
-        return _cut(linkage, square, leaves, n_clusters, "maxclust")
-    cuts = [_cut(linkage, square, leaves, k, "maxclust") for k in range(2, min(max_clusters, square.shape[0] - 1) + 1)]
+        return _cut(linkage, square, leaves, n_clusters, "maxclust", "n_clusters")
+    if auto_cut == "eigengap":
+        count = eigengap_count(distances, max_clusters=max_clusters)
+        return _cut(linkage, square, leaves, count, "maxclust", "eigengap")
+    cuts = [_cut(linkage, square, leaves, k, "maxclust", "silhouette")
+            for k in range(2, min(max_clusters, square.shape[0] - 1) + 1)]
     scored = [cut for cut in cuts if np.isfinite(cut.silhouette)]
     if not scored:
-        return _cut(linkage, square, leaves, 1, "maxclust")
+        return _cut(linkage, square, leaves, 1, "maxclust", "silhouette")
     return max(scored, key=lambda cut: (cut.silhouette, -cut.n_clusters))
 
 
-def _cut(linkage, square, leaves, value, criterion: str) -> ClusterCut:
+def _cut(linkage, square, leaves, value, criterion: str, rule: str) -> ClusterCut:
     labels = _numbered(hierarchy.fcluster(linkage, value, criterion=criterion) - 1, leaves)
-    return ClusterCut(labels=labels, n_clusters=int(labels.max()) + 1, silhouette=_silhouette(square, labels))
+    return ClusterCut(labels=labels, n_clusters=int(labels.max()) + 1, silhouette=_silhouette(square, labels),
+                      cut_rule=rule)

@@ -36,7 +36,8 @@ import pandas as pd
 from element_calcium.compute.params import PeriEventParams
 
 __all__ = ["CROSSING_DIRECTIONS", "PeriEventWindows", "analog_to_frames", "nearest_frames", "peri_event_windows",
-           "peri_event_zscore", "response_statistics", "samples_to_frames", "threshold_crossings"]
+           "peri_event_zscore", "response_statistics", "samples_to_frames", "threshold_crossings",
+           "transient_raster"]
 
 CROSSING_DIRECTIONS = ("rising", "falling", "both")
 RESPONSE_COLUMNS = ("cell", "n_trials", "baseline", "mean_response", "delta", "z_score", "p_value")
@@ -247,6 +248,30 @@ def peri_event_windows(traces, event_times, timestamps, *, raster: bool = False,
     else:
         windows, times = _resampled_windows(array, stamps, events, dt, params, raster)
     return PeriEventWindows(windows=windows, times=times, event_frames=frames)
+
+
+def transient_raster(cells, starts, ends, *, n_cells: int, n_frames: int) -> np.ndarray:
+    """(N, T) uint8 transient raster, CalTrig's E: 1 over the frames start..end (inclusive) of each transient.
+
+    Args:
+        cells: (k,) 0-based row of each transient's cell, in [0, N).
+        starts, ends: (k,) its first and last frame, 0 <= start <= end < T. ``starts = ends`` marks one frame
+            (an onset or a peak raster).
+        n_cells: N; n_frames: T.
+    """
+    cells, starts, ends = (np.asarray(values, dtype=np.int64).ravel() for values in (cells, starts, ends))
+    if not cells.shape == starts.shape == ends.shape:
+        raise ValueError(f"cells, starts and ends must have one value per transient, got {cells.shape}, "
+                         f"{starts.shape} and {ends.shape}")
+    bad = (cells < 0) | (cells >= n_cells) | (starts < 0) | (starts > ends) | (ends >= n_frames)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"transient {i} (cell {cells[i]}, frames {starts[i]}..{ends[i]}) lies outside "
+                         f"{n_cells} cells x {n_frames} frames or ends before it starts")
+    steps = np.zeros((n_cells, n_frames + 1), dtype=np.int64)
+    np.add.at(steps, (cells, starts), 1)
+    np.add.at(steps, (cells, ends + 1), -1)
+    return (np.cumsum(steps[:, :-1], axis=1) > 0).astype(np.uint8)
 
 
 def peri_event_zscore(windows: PeriEventWindows) -> np.ndarray:

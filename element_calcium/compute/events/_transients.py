@@ -3,7 +3,8 @@
 Definitions (all on frames, 0-based; ``w`` is the Savitzky-Golay window in frames):
 
 - Smoothed trace s: Savitzky-Golay filter of dF/F (window ``savgol_window_s``, order
-  ``savgol_order``); its first derivative d (dF/F per frame) comes from the same local polynomials.
+  ``savgol_order``, mode ``"interp"``: `element_calcium.compute.signal.savgol_smooth`); its first
+  derivative d (dF/F per frame) comes from the same local polynomials.
 - Noise sigma (dF/F, per frame): a rolling statistic of the residual |dF/F - s| over
   ``noise_window_s``. For white noise of standard deviation sigma the residual at a frame has standard
   deviation sigma sqrt(1 - h0), h0 being the filter's central coefficient; ``"median"`` divides the
@@ -48,11 +49,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from element_calcium.compute import _checks
 from element_calcium.compute.dff import standardized_noise
 from element_calcium.compute.params import TransientParams
+from element_calcium.compute.signal import savgol_smooth
 
 __all__ = ["STATISTICS_COLUMNS", "TRANSIENT_COLUMNS", "detect_transients", "median_absolute_deviation", "range_max",
            "smooth_and_noise", "snr_per_frame", "transient_statistics"]
@@ -114,11 +116,14 @@ def _rolling_noise(residual: np.ndarray, window: int, statistic: str, h0: float,
 def smooth_and_noise(rows: np.ndarray, fps: float, params: TransientParams):
     """Smoothed trace, its first derivative (per frame) and the noise sigma (at least the noise floor of the
     module notes), each (n, T) float32, of (n, T) rows."""
+    from scipy import signal  # scipy.signal imports scipy.stats: loaded when first needed
+
     rows = np.asarray(rows, dtype=np.float32)
     window = _window_frames(params, fps, rows.shape[1])
     order = params.savgol_order
-    smoothed = signal.savgol_filter(rows, window, order, axis=1).astype(np.float32)
-    derivative = signal.savgol_filter(rows, window, order, deriv=1, axis=1).astype(np.float32)
+    smoothed = savgol_smooth(rows, window_length=window, polyorder=order, mode="interp", axis=1).astype(np.float32)
+    derivative = savgol_smooth(rows, window_length=window, polyorder=order, deriv=1, mode="interp",
+                               axis=1).astype(np.float32)
     h0 = float(signal.savgol_coeffs(window, order)[window // 2])
     noise_window = max(1, int(round(params.noise_window_s * fps)))
     noise = _rolling_noise(np.abs(rows - smoothed), noise_window, params.noise_statistic, h0, _noise_floor(rows))
@@ -167,6 +172,8 @@ def range_max(row: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
 
 def _candidate_peaks(smoothed, noise, run_end, window: int, params: TransientParams, fps: float) -> np.ndarray:
     """Peaks of one smoothed row that pass the prominence, width and rise tests."""
+    from scipy import signal  # scipy.signal imports scipy.stats: loaded when first needed
+
     width = params.min_width_s * fps
     peaks, properties = signal.find_peaks(smoothed, prominence=params.min_snr * float(noise.min()),
                                           width=width if width > 0 else None)
@@ -206,6 +213,8 @@ def _rise_runs(derivative: np.ndarray, noise: np.ndarray, threshold: float):
 
 
 def _detect_block(rows: np.ndarray, fps: float, params: TransientParams) -> list[np.ndarray]:
+    from scipy import signal  # scipy.signal imports scipy.stats: loaded when first needed
+
     smoothed, derivative, noise = smooth_and_noise(rows, fps, params)
     window = _window_frames(params, fps, rows.shape[1])
     derivative_norm = float(np.linalg.norm(signal.savgol_coeffs(window, params.savgol_order, deriv=1)))

@@ -25,6 +25,7 @@ typo (``1e9``) is refused here rather than meeting an allocation:
 from __future__ import annotations
 
 from element_calcium.compute.params._clustering import (
+    AUTO_CUTS,
     CELL_METRICS,
     CELL_SIGNALS,
     EVENT_METRICS,
@@ -44,6 +45,8 @@ from element_calcium.compute.params._events import (
     COMB_TYPES,
     DELTA_METHODS,
     NOISE_STATISTICS,
+    PERI_EVENT_SOURCES,
+    RASTER_FRAMES,
     PeriEventParams,
     SpatialEventParams,
     TransientParams,
@@ -80,6 +83,7 @@ from element_calcium.compute.params._steps import (
 __all__ = [
     "ALTERNATIVES",
     "BACKGROUND_MODELS",
+    "AUTO_CUTS",
     "CELL_METRICS",
     "CELL_SIGNALS",
     "COMB_TYPES",
@@ -100,8 +104,10 @@ __all__ = [
     "NORMALIZE_OPERATIONS",
     "NORMALIZE_STATISTICS",
     "PAD_MODES",
+    "PERI_EVENT_SOURCES",
     "PSD_METHODS",
     "PSD_SCALES",
+    "RASTER_FRAMES",
     "STEP_PARAMS",
     "CellClusteringParams",
     "ClassificationParams",

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from element_calcium.compute.params._rules import MAX_COUNT, MAX_DURATION_S, MAX_WINDOW_FRAMES, check_number, require
+from element_calcium.compute.params._rules import (
+    MAX_COUNT,
+    MAX_DURATION_S,
+    MAX_PERI_EVENT_S,
+    MAX_WINDOW_FRAMES,
+    check_number,
+    require,
+)
 
 CELL_SIGNALS = ("denoised", "dff", "filtered")
 PSD_METHODS = ("welch", "periodogram")
@@ -17,6 +24,7 @@ NORMALIZE_OPERATIONS = ("subtract", "divide")
 NORMALIZE_STATISTICS = ("min", "max", "mean", "median", "std")
 LENGTH_RULES = ("longest", "shortest")
 PAD_MODES = ("edge", "constant")
+AUTO_CUTS = ("eigengap", "silhouette")
 
 
 def normalization_steps(instructions: Any, where: str = "normalize") -> tuple[tuple[str, str], ...]:
@@ -58,6 +66,7 @@ def _check_tree(where: str, params: Any, metrics: tuple[str, ...]) -> None:
     require(params.n_clusters is None or params.threshold is None,
              f"{where} takes n_clusters or threshold, not both")
     check_number(f"{where}.max_clusters", params.max_clusters, low=2, high=1000, integer=True)
+    require(params.auto_cut in AUTO_CUTS, f"{where}.auto_cut must be one of {AUTO_CUTS}, got {params.auto_cut!r}")
 
 
 @dataclass(frozen=True)
@@ -80,11 +89,23 @@ class CellClusteringParams:
         method: linkage method of `scipy.cluster.hierarchy.linkage`; ``"ward"`` needs ``"euclidean"``.
         n_clusters: cut the tree into at most this many clusters.
         threshold: cut the tree at this merge height (distance units of the linkage).
-        max_clusters: with neither n_clusters nor threshold, the cut into 2..max_clusters clusters with the
-            highest silhouette is taken.
+        max_clusters: with neither n_clusters nor threshold, the automatic cut has at most this many clusters.
         silent_fraction: a cell whose total power is below this fraction of the median cell's is silent
             (excluded), in [0, 1).
+        auto_cut: how the number of clusters is chosen with neither n_clusters nor threshold: ``"eigengap"``
+            (the largest gap between the eigenvalues of the cells' normalised affinity) or ``"silhouette"``
+            (the cut of 2..max_clusters clusters with the highest mean silhouette).
+        section_event: a behaviour event type: only the frames within [-section_pre_s, +section_post_s) s of
+            its events are used (CalTrig's sections), windows merged where they overlap and concatenated in
+            time; null: the whole recording.
+        section_pre_s: (s) start of each section before its event, >= 0.
+        section_post_s: (s) end of each section after its event, > 0.
+
+    ``ADDED_LATER``: the fields added after parameter sets were first stored; at their default they are left
+    out of the parameter-set hash, so the hashes of sets stored before them do not change.
     """
+
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("auto_cut", "section_event", "section_pre_s", "section_post_s")
 
     signal: str = "denoised"
     psd: str = "welch"
@@ -97,6 +118,10 @@ class CellClusteringParams:
     threshold: float | None = None
     max_clusters: int = 10
     silent_fraction: float = 1e-6
+    auto_cut: str = "eigengap"
+    section_event: str | None = None
+    section_pre_s: float = 2.0
+    section_post_s: float = 8.0
 
     def __post_init__(self) -> None:
         where = "params cell_clustering"
@@ -109,6 +134,12 @@ class CellClusteringParams:
         require(self.metric != "cosine" or self.scale == "power",
                  f"{where}.metric 'cosine' needs scale 'power', got {self.scale!r}")
         check_number(f"{where}.silent_fraction", self.silent_fraction, low=0, high=1, high_open=True)
+        require(self.section_event is None or (isinstance(self.section_event, str) and 0 < len(self.section_event)
+                                               <= 32), f"{where}.section_event must be an event type name "
+                f"(1-32 characters) or null, got {self.section_event!r}")
+        check_number(f"{where}.section_pre_s", self.section_pre_s, low=0, high=MAX_PERI_EVENT_S, unit="seconds")
+        check_number(f"{where}.section_post_s", self.section_post_s, low=0, low_open=True, high=MAX_PERI_EVENT_S,
+                     unit="seconds")
 
 
 @dataclass(frozen=True)
@@ -122,14 +153,22 @@ class EventClusteringParams:
             Longer events are cut at the end, shorter ones padded at the end.
         pad_mode: ``"edge"`` (repeat the last value) or ``"constant"`` (``pad_value``).
         pad_value: value of the padding with pad_mode ``"constant"``, in normalised units.
-        metric: ``"euclidean"``, ``"correlation"`` (1 - Pearson r) or ``"dtw"`` (dynamic time warping; needs
-            the optional package tslearn).
+        metric: ``"euclidean"``, ``"correlation"`` (1 - Pearson r) or ``"dtw"`` (dynamic time warping within a
+            Sakoe-Chiba band of ``dtw_band``).
         method: linkage method of `scipy.cluster.hierarchy.linkage`; ``"ward"`` needs ``"euclidean"``.
         n_clusters: cut the tree into at most this many clusters.
         threshold: cut the tree at this merge height (distance units of the linkage).
-        max_clusters: with neither n_clusters nor threshold, the cut into 2..max_clusters clusters with the
-            highest silhouette is taken.
+        max_clusters: with neither n_clusters nor threshold, the automatic cut has at most this many clusters.
+        auto_cut: the automatic cut, as for cells: ``"eigengap"`` or ``"silhouette"``.
+        dtw_band: half-width of the Sakoe-Chiba band of ``"dtw"`` as a fraction of the common length L, in
+            [0, 1]: frame i of one event may be matched to frames i - w..i + w of the other, w = round(dtw_band
+            L) (0: no warping, the euclidean distance; 1: unconstrained). Narrow by default: the rise and decay
+            times that tell event shapes apart are what unconstrained warping removes.
+
+    ``ADDED_LATER``: as for `CellClusteringParams`.
     """
+
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("auto_cut", "dtw_band")
 
     normalize: tuple[tuple[str, str], ...] = (("subtract", "min"), ("divide", "max"))
     length: int | str = "longest"
@@ -140,6 +179,8 @@ class EventClusteringParams:
     n_clusters: int | None = None
     threshold: float | None = None
     max_clusters: int = 10
+    auto_cut: str = "eigengap"
+    dtw_band: float = 0.05
 
     def __post_init__(self) -> None:
         where = "params event_clustering"
@@ -150,3 +191,4 @@ class EventClusteringParams:
         require(self.pad_mode in PAD_MODES, f"{where}.pad_mode must be one of {PAD_MODES}, got {self.pad_mode!r}")
         check_number(f"{where}.pad_value", self.pad_value)
         _check_tree(where, self, EVENT_METRICS)
+        check_number(f"{where}.dtw_band", self.dtw_band, low=0, high=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from element_calcium.compute.params._rules import (
     MAX_CELL_PX,
@@ -19,6 +20,8 @@ from element_calcium.compute.params._rules import (
 
 NOISE_STATISTICS = ("mean", "median", "max")
 ALTERNATIVES = ("two-sided", "greater", "less")
+PERI_EVENT_SOURCES = ("trace", "transients", "curated_transients")
+RASTER_FRAMES = ("span", "onset", "peak")
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,23 @@ class PeriEventParams:
         n_shuffles: circular shifts of the event times in the null distribution of the p-value.
         seed: seed of the shuffles.
         alternative: ``"two-sided"``, ``"greater"`` (activation) or ``"less"`` (suppression).
+        source: what is cut around the events: ``"trace"`` (the Activity trace: dF/F, denoised calcium or
+            spikes) or the transient raster of that trace (CalTrig's E, 0/1 per frame and cell) from
+            ``"transients"`` (the detected transients) or ``"curated_transients"`` (a curation of them). The
+            trial average of raster windows is each cell's event probability per sample.
+        transient_paramset_id: the transient parameter set whose transients make the raster.
+        transient_curation_id: with ``"curated_transients"``, the transient curation whose transients are used.
+        raster_frames: the frames a transient marks in the raster: ``"span"`` (start to end, as CalTrig's E),
+            ``"onset"`` or ``"peak"`` (one frame each). With ``resample_ms`` a sample counts the marked frames
+            in its interval (for onsets and peaks: the events).
+
+    ``ADDED_LATER``: the fields added after parameter sets were first stored; at their default they are left
+    out of the parameter-set hash, so the hashes of sets stored before them do not change.
     """
+
+    ADDED_LATER: ClassVar[tuple[str, ...]] = (
+        "source", "transient_paramset_id", "transient_curation_id", "raster_frames",
+    )
 
     pre_s: float = 2.0
     post_s: float = 5.0
@@ -91,6 +110,10 @@ class PeriEventParams:
     n_shuffles: int = 1000
     seed: int = 0
     alternative: str = "two-sided"
+    source: str = "trace"
+    transient_paramset_id: int = 0
+    transient_curation_id: int = 0
+    raster_frames: str = "span"
 
     def __post_init__(self) -> None:
         where = "params peri_event"
@@ -107,6 +130,12 @@ class PeriEventParams:
         check_number(f"{where}.seed", self.seed, low=0, high=2**32 - 1, integer=True)
         require(self.alternative in ALTERNATIVES,
                  f"{where}.alternative must be one of {ALTERNATIVES}, got {self.alternative!r}")
+        require(self.source in PERI_EVENT_SOURCES,
+                f"{where}.source must be one of {PERI_EVENT_SOURCES}, got {self.source!r}")
+        for name in ("transient_paramset_id", "transient_curation_id"):
+            check_number(f"{where}.{name}", getattr(self, name), low=0, high=2**15 - 1, integer=True)
+        require(self.raster_frames in RASTER_FRAMES,
+                f"{where}.raster_frames must be one of {RASTER_FRAMES}, got {self.raster_frames!r}")
 
 
 # --- Spatiotemporal (astrocyte) event detection -----------------------------------------------------------------
@@ -153,7 +182,22 @@ class SpatialEventParams:
         connectivity: 3-D connectivity of the voxels of an event: 1 (faces), 2 (and edges), 3 (and corners).
         ring_width: (pixels) width of the ring around an event's footprint whose mean trace gives its noise.
         noise_frames: frames, in runs spread over the recording, from which each pixel's noise is estimated.
+        bleach_correction: run astroCAST's Delta bleach correction (``compute.signal.delta_bleach_correction``)
+            on the movie first, store the corrected movie, and detect the events in it (with ``method="dF"``:
+            the corrected movie's baseline is about 0, so a relative change of it has no meaning).
+        bleach_window: (frames) astroCAST's Delta ``window``: each running minimum of the correction's
+            background spans this many frames; longer than one event at one pixel.
+        bleach_method: ``"dF"`` (movie - background) or ``"dFF"`` ((movie - background) / background, the
+            relative change, which takes a multiplicative bleach out of the events' amplitudes).
+        bleach_overwrite_first_frame: replace the corrected frame 0 by frame 1 (astroCAST's default).
+
+    ``ADDED_LATER``: the fields added after parameter sets were first stored; at their default they are left
+    out of the parameter-set hash, so the hashes of sets stored before them do not change.
     """
+
+    ADDED_LATER: ClassVar[tuple[str, ...]] = (
+        "bleach_correction", "bleach_window", "bleach_method", "bleach_overwrite_first_frame",
+    )
 
     window: int = 40
     method: str = "dF"
@@ -179,10 +223,15 @@ class SpatialEventParams:
     connectivity: int = 1
     ring_width: int = 4
     noise_frames: int = 1000
+    bleach_correction: bool = False
+    bleach_window: int = 40
+    bleach_method: str = "dF"
+    bleach_overwrite_first_frame: bool = True
 
     def __post_init__(self) -> None:
         where = "params spatial_events"
-        for name in ("use_smoothing", "use_spatial", "use_temporal", "fill_holes", "remove_objects"):
+        for name in ("use_smoothing", "use_spatial", "use_temporal", "fill_holes", "remove_objects",
+                     "bleach_correction", "bleach_overwrite_first_frame"):
             check_flag(f"{where}.{name}", getattr(self, name))
         check_number(f"{where}.window", self.window, low=2, high=MAX_WINDOW_FRAMES, integer=True, unit="frames")
         require(self.method in DELTA_METHODS, f"{where}.method must be one of {DELTA_METHODS}, got {self.method!r}")
@@ -214,3 +263,10 @@ class SpatialEventParams:
         check_number(f"{where}.ring_width", self.ring_width, low=1, high=MAX_CELL_PX, integer=True, unit="pixels")
         check_number(f"{where}.noise_frames", self.noise_frames, low=2, high=MAX_WINDOW_FRAMES, integer=True,
                      unit="frames")
+        check_number(f"{where}.bleach_window", self.bleach_window, low=1, high=MAX_WINDOW_FRAMES, integer=True,
+                     unit="frames")
+        require(self.bleach_method in DELTA_METHODS,
+                f"{where}.bleach_method must be one of {DELTA_METHODS}, got {self.bleach_method!r}")
+        require(not (self.bleach_correction and self.method == "dFF"),
+                f"{where}.method must be 'dF' with bleach_correction (the corrected movie's baseline is about 0); "
+                "choose bleach_method 'dFF' for a relative change")

@@ -25,6 +25,8 @@ from element_calcium.compute.params._rules import (
 MODALITIES = ("1p", "2p")
 BACKGROUND_MODELS = ("ring", "low_rank")
 INIT_METHODS = ("greedy", "sparse_nmf")
+MAX_CHANNEL = 3  # the last 0-based channel a recording may have (imaging.Channel holds 0 to 3)
+OPTIONAL_FIELDS = {"functional_channel": 0, "align_channel": None}  # stored only when they differ from these
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,14 @@ class ProcessingParams:
         deconvolution: deconvolution parameters (used inside extraction and for spikes).
         dff: dF/F parameters.
         classification: mask-classification parameters.
+        functional_channel: 0-based channel of the recording whose cells are found and whose traces are read
+            (e.g. GCaMP); its motion-corrected movie is the one segmented.
+        align_channel: 0-based channel the motion is measured on (e.g. a structural tdTomato channel, bright and
+            steady where the functional channel is dim and sparse); its shifts are applied to the functional
+            channel (suite2p's ``align_by_chan``). None measures the motion on the functional channel itself.
+
+    ``functional_channel`` and ``align_channel`` are stored only when they differ from their defaults (0 and
+    None), so parameter sets made before they existed keep their content and their hash (`OPTIONAL_FIELDS`).
     """
 
     modality: str
@@ -272,6 +282,8 @@ class ProcessingParams:
     deconvolution: DeconvolutionParams = DeconvolutionParams()
     dff: DffParams = DffParams()
     classification: ClassificationParams = ClassificationParams()
+    functional_channel: int = 0
+    align_channel: int | None = None
 
     def __post_init__(self) -> None:
         require(self.modality in MODALITIES, f"params 'modality' must be one of {MODALITIES}, got {self.modality!r}")
@@ -279,11 +291,21 @@ class ProcessingParams:
                      unit="pixels")
         require(self.modality == "2p" or self.extraction.init == "greedy",
                  "params extraction.init 'sparse_nmf' is for two-photon data; one-photon uses 'greedy'")
+        check_number("params functional_channel", self.functional_channel, low=0, high=MAX_CHANNEL, integer=True)
+        check_number("params align_channel", self.align_channel, low=0, high=MAX_CHANNEL, integer=True, null=True)
+
+    @property
+    def reference_channel(self) -> int:
+        """The channel the motion is measured on: ``align_channel``, or the functional channel when it is None."""
+        return self.functional_channel if self.align_channel is None else self.align_channel
 
     def to_dict(self) -> dict[str, Any]:
         as_dict = dataclasses.asdict(self)
         for section in _SECTIONS:
             as_dict[section] = {name: list(v) if isinstance(v, tuple) else v for name, v in as_dict[section].items()}
+        for name, default in OPTIONAL_FIELDS.items():
+            if as_dict[name] == default:
+                del as_dict[name]
         return as_dict
 
     @classmethod
@@ -341,5 +363,7 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
     modality = params.get("modality")
     if modality not in MODALITIES:
         raise ValueError(f"params must name a 'modality' in {MODALITIES}, got {modality!r}")
-    merged = merge(default_params(modality), params, "params")
-    return ProcessingParams.from_dict(merged).to_dict()
+    given = {name: value for name, value in params.items() if name not in OPTIONAL_FIELDS}
+    optional = {name: value for name, value in params.items() if name in OPTIONAL_FIELDS}
+    merged = merge(default_params(modality), given, "params")
+    return ProcessingParams.from_dict({**merged, **optional}).to_dict()

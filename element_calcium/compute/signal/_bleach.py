@@ -7,13 +7,20 @@ repeated beyond its ends): under an event shorter than the window it is the high
 before and just after the event, and a step of the baseline is followed at once rather than smeared over the
 window. ``method`` then returns the background itself, the difference (dF) or the relative difference (dF/F)
 from it.
+
+`delta_bleach_correction_chunks` computes the same result over a recording read chunk by chunk: frame t depends on
+frames t - window + 1 .. t + window only, so each chunk is corrected with ``window`` frames of its neighbours on
+each side and equals the whole-movie result exactly; memory is bounded by the chunk plus those halos.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 
 from element_calcium.compute import _backend, _checks
+from element_calcium.compute.frames import ReadFrames, checked_frames
 
 METHODS = ("background", "dF", "dFF")
 _ELEMENTS_PER_BLOCK = 2**24  # pixels x padded frames filtered at once: 64 MiB of float32
@@ -81,3 +88,48 @@ def delta_bleach_correction(
     if overwrite_first_frame:
         result[0] = result[1]
     return result
+
+
+def delta_bleach_correction_chunks(
+    read_frames: ReadFrames,
+    n_frames: int,
+    *,
+    window: int,
+    method: str = "dF",
+    overwrite_first_frame: bool = True,
+    chunk_frames: int = 250,
+    device: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """`delta_bleach_correction` of a recording read chunk by chunk, equal to the whole-movie result.
+
+    Args:
+        read_frames: ``read_frames(start, stop)`` returns frames ``start <= t < stop`` as (stop - start, H, W).
+        n_frames: frames T of the recording (>= 2 when ``overwrite_first_frame``).
+        window, method, overwrite_first_frame, device: as `delta_bleach_correction`.
+        chunk_frames: frames handed out at a time; each read spans ``chunk_frames + 2 * window`` frames at most.
+        progress: called as ``progress(done, n_frames)`` after each chunk.
+
+    Yields:
+        ``(start, corrected)``: consecutive float32 (n, H, W) NumPy chunks of frames start..start + n, in order
+        and covering the recording.
+    """
+    n_frames = _checks.integer(n_frames, "n_frames")
+    chunk_frames = _checks.integer(chunk_frames, "chunk_frames")
+    window = _checks.integer(window, "window", unit="frames")
+    if n_frames < (2 if overwrite_first_frame else 1):
+        raise ValueError(f"n_frames must be >= 2 when overwrite_first_frame is True, got {n_frames}")
+    frame_shape = None
+    for start in range(0, n_frames, chunk_frames):
+        stop = min(start + chunk_frames, n_frames)
+        # frame 1 (copied to frame 0) needs frames up to 1 + window
+        first, last = max(0, start - window), min(n_frames, max(stop, 2) + window)
+        block = checked_frames(read_frames, first, last, frame_shape)
+        frame_shape = tuple(block.shape[1:])
+        corrected = delta_bleach_correction(block, window=window, method=method, overwrite_first_frame=False,
+                                            device=device)
+        if overwrite_first_frame and first == 0:
+            corrected[0] = corrected[1]
+        yield start, corrected[start - first : stop - first]
+        if progress is not None:
+            progress(stop, n_frames)
