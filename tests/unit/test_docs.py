@@ -105,3 +105,71 @@ def test_notebooks_are_committed_with_their_outputs_and_no_machine_paths(noteboo
         assert "image/png" in outputs, "no figure"
     assert not re.search(r"(/tmp/|/root/|/home/|/Users/|site-packages)", outputs)  # no path of the machine run on
     assert '"output_type": "error"' not in outputs
+
+
+def resolve_dotted(name: str):
+    """The object a dotted ``element_calcium...`` name points to: the longest importable module prefix, then
+    attributes; a table column or a parameter dataclass field resolves to its name. LookupError when none."""
+    import dataclasses
+    import importlib
+
+    parts = name.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for index, attribute in enumerate(parts[split:], start=split):
+            if hasattr(target, attribute):
+                target = getattr(target, attribute)
+                continue
+            last = index == len(parts) - 1
+            definition = getattr(target, "definition", None)
+            if last and isinstance(definition, str) and re.search(rf"^\s*{re.escape(attribute)}\s*[:=]", definition, re.M):
+                return attribute
+            if last and dataclasses.is_dataclass(target) and attribute in {f.name for f in dataclasses.fields(target)}:
+                return attribute
+            raise LookupError(f"{'.'.join(parts[:index])} has no attribute, column or field {attribute!r}")
+        return target
+    raise LookupError(f"no module of {name} can be imported")
+
+
+def test_capability_table_names_only_what_exists():
+    page = (ROOT / "docs" / "capabilities.md").read_text(encoding="utf-8")
+    names = sorted(set(re.findall(r"`(element_calcium(?:\.\w+)+)`", page)))
+    assert len(names) >= 100
+    missing = {}
+    for name in names:
+        try:
+            resolve_dotted(name)
+        except LookupError as error:
+            missing[name] = str(error)
+    assert not missing, missing
+    with pytest.raises(LookupError):  # the check itself sees a name that does not exist
+        resolve_dotted("element_calcium.imaging.Segmentation.Mask.no_such_column")
+
+
+STATUSES = ("same", "differs", "not offered", "in progress")
+
+
+def capability_counts(page: str) -> dict[str, dict[str, int]]:
+    """Per tool section of the capability page, the number of rows of each status (the third column)."""
+    counts = {}
+    for section in re.split(r"^## ", page, flags=re.M)[1:]:
+        title, *lines = section.splitlines()
+        rows = [line for line in lines if line.startswith("|") and not line.startswith("|---")][1:]
+        statuses = [re.sub(r"<!--.*?-->", "", line.strip("|").split("|")[2]).strip() for line in rows]
+        if title != "Count":
+            assert set(statuses) <= set(STATUSES), (title, set(statuses) - set(STATUSES))
+            counts[title] = {status: statuses.count(status) for status in STATUSES}
+    return counts
+
+
+def test_capability_table_counts_its_rows():
+    page = (ROOT / "docs" / "capabilities.md").read_text(encoding="utf-8")
+    counts = capability_counts(page)
+    assert set(counts) == {"CalTrig backend", "element-miniscope", "astroCAST", "minian visualization", "CalSciPy"}
+    summary = page.split("## Count", 1)[1]
+    for tool, by_status in [*counts.items(), ("all", {s: sum(c[s] for c in counts.values()) for s in STATUSES})]:
+        expected = f"| {tool} | {sum(by_status.values())} | " + " | ".join(str(by_status[s]) for s in STATUSES) + " |"
+        assert expected in summary, expected
