@@ -8,12 +8,13 @@ Method, per square patch (`ExtractionParams.patch_size`, overlapping by ``patch_
 
 1. Initialisation (both modalities, CNMF-E style): each frame is filtered with a Gaussian of sigma gSig minus
    its mean over a disc of diameter gSiz, the per-pixel median removed; the local correlation image and the
-   peak-to-noise (PNR) image of that movie are computed. Seeds are taken greedily in decreasing order of
-   correlation x PNR among pixels above ``min_corr`` and ``min_pnr``; a seed's trace is the mean filtered trace
-   of the pixels correlating > 0.9 with it, its footprint the regression of the raw pixels of its gSiz box on
-   that trace, a local background trace and a constant. Each component is subtracted and the images are
-   recomputed around it before the next seed. Movies longer than 3,000 frames are initialised on block means
-   of consecutive frames.
+   peak-to-noise (PNR) image of that movie are computed (a pixel's noise from its values below the median, at
+   most 3 times the patch's median noise: a cell active most of the time lifts its own median). Seeds are
+   taken greedily in decreasing order of correlation x PNR among pixels above ``min_corr`` and ``min_pnr``;
+   a seed's trace is the mean filtered trace of the pixels correlating > 0.9 with it, its footprint the
+   regression of the raw pixels of its gSiz box on that trace, a local background trace and a constant.
+   Each component is subtracted and the images are recomputed around it before the next seed. Movies longer
+   than 3,000 frames are initialised on block means of consecutive frames.
 2. Background: ``"ring"`` - a constant b0 per pixel plus the CNMF-E ring model, each pixel's fluctuation
    regressed on 32 points of a ring of radius ``ring_size_factor * gSiz / 2`` around it, fitted on a grid
    downsampled 2 x 2 on the residual ``Y - A C`` (`_background`); ``"low_rank"`` - ``nb`` non-negative

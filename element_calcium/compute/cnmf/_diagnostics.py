@@ -202,7 +202,7 @@ def preprocessing_steps(
     filtered = _images.filter_frames(movie, _images.seed_kernel(gSig, gSiz))
     seed_filtered = filtered[frame].copy()
     _images.remove_trend(filtered, _fit.TREND_FRAMES if background == "ring" else None)
-    noise = _images.negative_noise(filtered)
+    noise = _images.seed_noise(filtered)
     over_noise = np.where(noise > 0, filtered[frame] / np.where(noise > 0, noise, 1.0), 0.0).astype(np.float32)
     return {"motion-corrected": movie[frame].copy(), "seed filter": seed_filtered,
             "median removed": filtered[frame].copy(), "over noise": over_noise}

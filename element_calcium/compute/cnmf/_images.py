@@ -15,6 +15,7 @@ from element_calcium.compute.dff import running_percentile
 
 CORR_THRESHOLD = 2.0  # filtered values below this many noise levels are zeroed before the correlation image
 TREND_PIXELS = 2048  # pixels whose running median `remove_trend` computes at a time (bounds its memory)
+NOISE_CAP = 3.0  # a pixel's seed noise is at most this many times the median noise of the patch's pixels
 
 
 def seed_kernel(gSig: float, gSiz: int) -> np.ndarray:
@@ -93,6 +94,26 @@ def negative_noise(centered: np.ndarray) -> np.ndarray:
     negative = xp.minimum(centered, 0.0)
     count = xp.maximum((centered < 0).sum(axis=0), 1)
     return xp.sqrt(xp.einsum("t...,t...->...", negative, negative) / count).astype(xp.float32)
+
+
+def seed_noise(centered: np.ndarray) -> np.ndarray:
+    """(h, w) float32 noise standard deviation of each pixel of ``centered`` (T, h, w), median-removed filtered
+    frames, as the seeds are scored against: `negative_noise`, at most ``NOISE_CAP`` times its median over
+    the pixels with noise (those of the patch).
+
+    The negative values measure noise only while the median is the pixel's baseline. A cell active most of the
+    time lifts its pixels' median above their baseline, so its own decays fall below the median and pass for
+    noise (and the seed filter's negative surround puts its transients, inverted, below its neighbours'
+    median): its peak-to-noise drops below that of far weaker cells (a two-photon cell with 15 times the
+    patch's median noise and a PNR of 4 was never seeded). Noise so far above the rest of the patch is the
+    pixel's own activity, and the cap keeps such a cell seeded; pixels of ordinary noise are left as they are.
+    """
+    xp = _backend.namespace_of(centered)
+    noise = negative_noise(centered)
+    measured = noise[noise > 0]
+    if measured.size == 0:
+        return noise
+    return xp.minimum(noise, NOISE_CAP * xp.median(measured)).astype(xp.float32)
 
 
 def peak_to_noise(centered: np.ndarray, noise: np.ndarray) -> np.ndarray:

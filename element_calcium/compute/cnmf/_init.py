@@ -48,7 +48,7 @@ def _seed_images(frames: np.ndarray, kernel: np.ndarray, trend_window: int | Non
     initialisations pick their seeds. Computed on ``xp``; all four come back as NumPy."""
     filtered = _images.filter_frames(xp.asarray(frames), kernel)
     _images.remove_trend(filtered, trend_window)
-    noise = _images.negative_noise(filtered)
+    noise = _images.seed_noise(filtered)
     images = (_images.local_correlation(filtered, noise), _images.peak_to_noise(filtered, noise))
     return tuple(_backend.to_numpy(image) for image in (filtered, noise, *images))
 
