@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -140,6 +141,8 @@ def main() -> None:
         write_recording(args, raw)
         print(f"wrote {raw} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     output = workdir / f"{raw.name}_processed"
+    if output.exists():  # the stages never overwrite: a kept folder would be scored instead of this run
+        shutil.rmtree(output)
     child = subprocess.run(
         [sys.executable, __file__, "--mode", args.mode, "--frames", str(args.frames), "--size", str(args.size),
          "--cells", str(args.cells), "--device", args.device, "--seed", str(args.seed),
