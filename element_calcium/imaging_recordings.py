@@ -335,8 +335,7 @@ class ProcessingTask(dj.Manual):
         without ``plane`` is plane 0's.
         """
         wanted = normalised_relative(output_dir)
-        key = {"plane": 0, **key}
-        own = results_file.canonical_key({name: key[name] for name in cls.primary_key})
+        own = results_file.canonical_key(output_dirs.key_of(cls.primary_key, key))
         for row in cls.proj("processing_output_dir").to_dicts():
             try:
                 folder = normalised_relative(row.pop("processing_output_dir"))

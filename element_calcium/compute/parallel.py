@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from element_calcium.compute import _checks
+
 
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity where the system tells it, else the CPU count)."""
@@ -30,14 +32,12 @@ def available_cores() -> int:
 
 
 def check_workers(workers: Any, *, what: str = "workers") -> int:
-    """``workers`` as an int >= 1.
+    """``workers`` as an int >= 1 (1 runs serially).
 
     Raises:
         ValueError: not an integer >= 1 (naming ``what``).
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"{what} must be an integer >= 1 (1 runs serially), got {workers!r}")
-    return workers
+    return _checks.integer(workers, what)
 
 
 @contextlib.contextmanager

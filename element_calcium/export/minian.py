@@ -34,10 +34,12 @@ The folder is written under a temporary name beside ``path`` and renamed into pl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -119,10 +121,10 @@ def write_minian_variable(
     sizes = dict(zip(dims, values.shape))
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{name}.{uuid.uuid4().hex}.zarr"
+    store = folder / f"{name}.zarr"
     compressor = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
     others = []
-    try:
+    with _replaced_folder(store) as temporary:
         group = zarr.open_group(str(temporary), mode="w", zarr_format=2)
         for coord, given in (coords or {}).items():
             coord_dims, coord_values = given if isinstance(given, tuple) else ((coord,), given)
@@ -141,13 +143,6 @@ def write_minian_variable(
             attributes["coordinates"] = " ".join(others)
         group.create_array(name, data=values, attributes=attributes, compressors=compressor,
                            fill_value=np.nan if values.dtype.kind == "f" else None, chunks=_chunks(values.shape))
-        store = folder / f"{name}.zarr"
-        if store.exists():
-            shutil.rmtree(store)
-        os.replace(temporary, store)
-    finally:
-        if temporary.exists():
-            shutil.rmtree(temporary)
     return store
 
 
@@ -176,8 +171,7 @@ def write_minian(path: str | os.PathLike, content: MinianContent, *, overwrite: 
               "S": content.spikes, "DFF": content.dff}
     background_image, background_trace = _background(content, n_frames)
     images = {"b": background_image, "max_proj": content.max_proj}
-    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}"
-    try:
+    with _replaced_folder(path) as temporary:
         write_minian_variable(temporary, "A", _dense_footprints(content.footprints, height, width),
                               dims=("unit_id", "height", "width"), coords=_pick(coords, "unit_id", "height", "width"))
         for name, values in traces.items():
@@ -197,13 +191,22 @@ def write_minian(path: str | os.PathLike, content: MinianContent, *, overwrite: 
             write_minian_variable(temporary, "motion", -np.asarray(content.motion, MINIAN_FLOAT),
                                   dims=("frame", "shift_dim"),
                                   coords={"frame": coords["frame"], "shift_dim": _SHIFT_DIMS})
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(temporary, path)
+    return path
+
+
+@contextlib.contextmanager
+def _replaced_folder(final: pathlib.Path) -> Iterator[pathlib.Path]:
+    """A temporary folder beside ``final``, to be filled in the block; when the block ends without error it
+    replaces ``final`` (an existing folder of that name is removed first), and it is removed otherwise."""
+    temporary = final.parent / f".{final.name}.{uuid.uuid4().hex}.partial"
+    try:
+        yield temporary
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temporary, final)
     finally:
         if temporary.exists():
             shutil.rmtree(temporary)
-    return path
 
 
 def export_minian(imaging: ModuleType, curation_key: dict[str, Any], path: str | os.PathLike, *,
