@@ -242,6 +242,9 @@ def describe(result: DemoResult) -> str:
         trace = {"dff": "dF/F", "denoised": "denoised calcium", "deconvolved": "spikes"}[row["extraction_method"]]
         lines.append(f"  clusters: {row['n_clusters']} groups of cells by the power spectrum of their "
                      f"{trace}{silhouette}")
+    for run in (imaging.Processing & task).to_dicts():
+        lines.append(f"  processing record: {run['software']} {run['package_version'] or ''} on {run['host']}, "
+                     f"{run['processing_start']:%H:%M:%S} to {run['processing_time']:%H:%M:%S} UTC")
     lines += [
         f"  time: motion correction {motion['wall_time']:.0f} s, finding cells {segmentation['wall_time']:.0f} s "
         f"(on {segmentation['device']})",

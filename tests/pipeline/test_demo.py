@@ -29,6 +29,7 @@ def test_demo_runs_twice_in_its_own_schemas_beside_another_recording(pipeline, n
     for run in (first, second):
         assert run.returncode == 0, run.stdout + run.stderr
         assert "simulated cells found" in run.stdout and "Report, with figures of every step" in run.stdout
+        assert "processing record: element_calcium" in run.stdout
     assert "simulating" in first.stdout and "simulating" not in second.stdout
     # the user's recording was neither computed nor failed, and stays where it was
     assert not imaging.MotionCorrection & own.task_key
