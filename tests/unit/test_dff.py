@@ -49,6 +49,23 @@ def test_running_percentile_against_brute_force(window, percentile):
         assert error.mean() < 0.05 * sigma and error.max() < 0.4 * sigma
 
 
+@pytest.mark.parametrize("knots", [2, 4])
+def test_fewer_knots_per_window_stay_close_to_the_running_median(knots):
+    """Seeding's trend removal takes 2 exact medians per window: a slow drift is still followed within the
+    median's own jitter, and the knots themselves are exact."""
+    rng = np.random.default_rng(5)
+    n_frames, sigma, window = 3000, 3.0, 300
+    t = np.arange(n_frames)
+    trace = 100 + 20 * np.sin(2 * np.pi * t / 2500) + sigma * rng.normal(size=n_frames)
+    estimate = running_percentile(trace, window=window, percentile=50, knots_per_window=knots)
+    exact = brute_force_percentile(trace, window, 50)
+    step = window // knots
+    knot_frames = np.arange(0, n_frames, step)
+    np.testing.assert_allclose(estimate[knot_frames], exact[knot_frames], atol=1e-4)
+    error = np.abs(estimate - exact)
+    assert error.mean() < 0.1 * sigma and error.max() < 0.5 * sigma
+
+
 def test_running_percentile_of_one_trace_keeps_its_shape():
     trace = np.random.default_rng(1).normal(size=500)
     one = running_percentile(trace, window=51, percentile=8)
@@ -198,6 +215,7 @@ def test_movie_under_footprints_checks_what_it_reads():
         (lambda f: running_percentile(f, window=0, percentile=8), "window must be an integer >= 1"),
         (lambda f: running_percentile(f, window=2.5, percentile=8), "window must be an integer"),
         (lambda f: running_percentile(f, window=5, percentile=200), "percentile must be"),
+        (lambda f: running_percentile(f, window=5, percentile=8, knots_per_window=0), "knots_per_window must be"),
         (lambda f: running_percentile(f[None], window=5, percentile=8), "traces must be a 1-D"),
         (lambda f: running_percentile(np.array([[np.nan]]), window=1, percentile=8), "traces contains NaN"),
         (lambda f: standardized_noise(f, fps=0.0), "fps must be"),
