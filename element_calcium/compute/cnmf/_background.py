@@ -9,7 +9,7 @@ residual (movie minus components minus ``b0``) on a ring around it:
 sparse ``W`` holds the ridge-regression weights of one coarse pixel on ``RING_POINTS`` coarse pixels evenly
 spaced in angle on a circle of radius ``ring_size_factor * gSiz / 2`` (full-size pixels) around it: beyond a
 cell's own footprint, so a cell's activity is not taken for background. Frames are averaged in blocks down to
-at most ``FIT_FRAMES`` for the fit; the background varies slowly, so little is lost.
+at most ``FIT_FRAMES`` for the fit (`fit_frames`); the background varies slowly, so little is lost.
 
 The ridge regressions of `fit` (a batched product and solve per block of pixels) run on ``xp``; the resizing
 (OpenCV) and the sparse ``W`` stay on the CPU.
@@ -78,17 +78,20 @@ def ring_offsets(radius: float) -> np.ndarray:
     return np.unique(offsets, axis=0)
 
 
-def fit(residual: np.ndarray, shape: tuple[int, int], *, radius: float, xp) -> RingModel:
-    """Fit W on ``residual`` (T, h' w') float32 coarse residual frames (movie - components - b0, downsampled).
+def fit_frames(n_frames: int) -> int:
+    """Consecutive frames averaged into one for the fit: T frames become at most `FIT_FRAMES`."""
+    return max(1, math.ceil(n_frames / FIT_FRAMES))
+
+
+def fit(data: np.ndarray, shape: tuple[int, int], *, radius: float, xp) -> RingModel:
+    """Fit W on ``data`` (n, h' w') float32 coarse residual frames (movie - components - b0, downsampled),
+    averaged over blocks of `fit_frames` frames.
 
     ``radius`` is the ring radius in full-size pixels; ``xp`` the array namespace of the regressions.
     """
     small = coarse_shape(shape)
     n_pixels = small[0] * small[1]
-    block = max(1, math.ceil(len(residual) / FIT_FRAMES))
-    n_blocks = len(residual) // block
-    residual = xp.asarray(residual)
-    data = residual[: n_blocks * block].reshape(n_blocks, block, n_pixels).mean(axis=1) if block > 1 else residual
+    data = xp.asarray(data, dtype=xp.float32)
     data = xp.concatenate([data, xp.zeros((len(data), 1), dtype=xp.float32)], axis=1)  # column n_pixels: zero
     offsets = ring_offsets(max(radius / SSUB, 1.0))
     yy, xx = np.divmod(np.arange(n_pixels), small[1])

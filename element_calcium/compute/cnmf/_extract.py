@@ -12,7 +12,7 @@ import numpy as np
 from scipy import sparse
 
 from element_calcium.compute import _backend, parallel
-from element_calcium.compute.cnmf import _fit, _patches
+from element_calcium.compute.cnmf import _fit, _patches, _updates
 from element_calcium.compute.frames import ReadRegion, checked_region
 from element_calcium.compute.params import MODALITIES, DeconvolutionParams, ExtractionParams
 
@@ -100,27 +100,47 @@ def _check(shape, modality, params, deconvolution, cell_diameter) -> tuple[int, 
     return n_frames, height, width
 
 
-def _read_patch(read_region: ReadRegion, n_frames, region) -> np.ndarray:
-    """(T, h, w) movie of ``region`` (y0, y1, x0, x1), read in blocks of frames and checked finite.
+def _read_block(read_region: ReadRegion, start: int, stop: int, region) -> np.ndarray:
+    """(stop - start, h, w) frames of ``region`` (y0, y1, x0, x1), checked finite: integers of up to 16 bits as
+    they come (float32 holds them exactly; `_fit.PatchFrames` converts chunks as they are used), anything else
+    as float32."""
+    block = checked_region(read_region, start, stop, region)
+    if block.dtype.kind in "ui" and block.dtype.itemsize <= 2:
+        return block
+    block = block.astype(np.float32, copy=False)
+    if not np.isfinite(block).all():
+        y0, y1, x0, x1 = region
+        bad = np.flatnonzero(~np.isfinite(block).all(axis=(1, 2))) + start
+        raise ValueError(f"the movie has NaN or infinite values in frames {bad[:5].tolist()}"
+                         f"{' ...' if len(bad) > 5 else ''} of region y {y0}:{y1}, x {x0}:{x1}")
+    return block
 
-    Integers of up to 16 bits are kept as they come (float32 holds them exactly; `_fit.PatchFrames` converts
-    chunks as they are used): an 8-bit movie takes a quarter of the memory of its float32 copy. Anything else
-    is converted to float32.
-    """
-    y0, y1, x0, x1 = region
+
+def _read_patch(read_region: ReadRegion, n_frames, region) -> np.ndarray:
+    """(T, h, w) movie of ``region`` (y0, y1, x0, x1), read in blocks of frames (`_read_block`): an 8-bit movie
+    takes a quarter of the memory of its float32 copy."""
     movie = None
     for start in range(0, n_frames, _READ_FRAMES):
-        stop = min(start + _READ_FRAMES, n_frames)
-        block = checked_region(read_region, start, stop, region)
+        block = _read_block(read_region, start, min(start + _READ_FRAMES, n_frames), region)
         if movie is None:
-            exact = block.dtype.kind in "ui" and block.dtype.itemsize <= 2
-            movie = np.empty((n_frames, y1 - y0, x1 - x0), dtype=block.dtype if exact else np.float32)
-        movie[start:stop] = block
-        if movie.dtype.kind == "f" and not np.isfinite(movie[start:stop]).all():
-            bad = np.flatnonzero(~np.isfinite(movie[start:stop]).all(axis=(1, 2))) + start
-            raise ValueError(f"the movie has NaN or infinite values in frames {bad[:5].tolist()}"
-                             f"{' ...' if len(bad) > 5 else ''} of region y {y0}:{y1}, x {x0}:{x1}")
+            movie = np.empty((n_frames, *block.shape[1:]), dtype=block.dtype)
+        movie[start : start + len(block)] = block
     return movie
+
+
+def _patch_frames(read_region: ReadRegion, n_frames: int, region, reading: threading.Lock) -> _fit.PatchFrames:
+    """The frames of ``region``: read once and held when `_updates.held`, else read from ``read_region`` chunk by
+    chunk each time they are used. ``reading`` lets one thread read at a time."""
+    y0, y1, x0, x1 = region
+    if _updates.held(n_frames, (y1 - y0) * (x1 - x0)):
+        with reading:
+            return _fit.PatchFrames(_read_patch(read_region, n_frames, region))
+
+    def read(start: int, stop: int) -> np.ndarray:
+        with reading:
+            return _read_block(read_region, start, stop, region)
+
+    return _fit.PatchFrames.streamed(read, (n_frames, y1 - y0, x1 - x0))
 
 
 def extract_sources(
@@ -151,8 +171,9 @@ def extract_sources(
             seeded: motion correction shifts pixels in from outside the frame there (the largest shift).
         device: "auto", "cpu" or "cuda": where the products with the movie run.
         workers: patches fitted at the same time (threads; `compute.parallel`), each reading its patch and
-            holding its movie; 1 fits them one after the other. The result does not depend on it. ``read_region``
-            is called by one thread at a time.
+            holding its movie (a patch's movie larger than `_updates.HELD_BYTES` as float32 is read again chunk by
+            chunk whenever it is used instead); 1 fits them one after the other. The result does not depend on
+            it. ``read_region`` is called by one thread at a time.
         progress: called as ``progress(done_patches, n_patches)`` after each patch.
 
     Returns:
@@ -186,9 +207,8 @@ def extract_sources(
 
     def fit(patch):
         y0, y1, x0, x1 = region = patch[0]
-        with reading:
-            movie = _read_patch(read_region, n_frames, region)
-        return _fit.fit_patch(movie, settings, deconvolution, xp=xp, allowed=allowed[y0:y1, x0:x1])
+        frames = _patch_frames(read_region, n_frames, region, reading)
+        return _fit.fit_patch(frames, settings, deconvolution, xp=xp, allowed=allowed[y0:y1, x0:x1])
 
     with parallel.worker_threads(), contextlib.closing(
             parallel.ordered_map(fit, patches, workers=workers, ahead=0)) as fitted:

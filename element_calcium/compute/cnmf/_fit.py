@@ -53,46 +53,65 @@ class Settings:
 
 
 class PatchFrames:
-    """The (T, P) frames of a patch (pixels in C order), kept in the movie's dtype and handed out as float32.
+    """The (T, P) frames of a patch (pixels in C order), handed out as float32 chunks.
 
-    ``frames[start:stop]`` is a new (stop - start, P) float32 array; ``len(frames)`` is T and ``frames.shape``
-    (T, P). The updates read the movie a chunk of frames at a time through it, so an 8- or 16-bit movie stays
-    in memory at its own size, not as a float32 copy.
+    ``frames[start:stop]`` is a new (stop - start, P) float32 array; ``len(frames)`` is T, ``frames.shape``
+    (T, P) and ``frames.movie_shape`` (T, h, w). ``PatchFrames(movie)`` holds a (T, h, w) movie in its own
+    dtype (an 8- or 16-bit movie stays at its size, not as a float32 copy); `PatchFrames.streamed` reads the
+    frames from their source each time they are used, so nothing of the movie stays in memory.
     """
 
     def __init__(self, movie: np.ndarray):
         self._data = movie.reshape(len(movie), -1)
+        self._read = lambda start, stop: self._data[start:stop]
+        self.movie_shape = tuple(movie.shape)
         self.shape = self._data.shape
+
+    @classmethod
+    def streamed(cls, read, movie_shape: tuple[int, int, int]) -> PatchFrames:
+        """Frames read by ``read(start, stop)``, which returns (stop - start, h, w) real values, on each use."""
+        frames = cls.__new__(cls)
+        frames._read = read
+        frames.movie_shape = tuple(movie_shape)
+        frames.shape = (movie_shape[0], movie_shape[1] * movie_shape[2])
+        return frames
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, frames: slice) -> np.ndarray:
-        if not isinstance(frames, slice):
-            raise TypeError(f"PatchFrames takes a slice of frames, got {frames!r}")
-        return self._data[frames].astype(np.float32)
+        if not isinstance(frames, slice) or frames.step not in (None, 1):
+            raise TypeError(f"PatchFrames takes a slice of consecutive frames, got {frames!r}")
+        start, stop, _ = frames.indices(len(self))
+        chunk = np.array(self._read(start, stop), dtype=np.float32)  # a copy: callers may change it in place
+        return chunk.reshape(max(0, stop - start), self.shape[1])
 
 
 def _block_means(Y: PatchFrames, shape: tuple[int, int], factor: int) -> np.ndarray:
-    """(T // factor, h, w) float32 means of consecutive blocks of ``factor`` frames of ``Y`` (a new array)."""
+    """(T // factor, h, w) float32 means of consecutive blocks of ``factor`` frames of ``Y`` (a new array), read
+    a few hundred frames at a time."""
     if factor == 1:
         return Y[0 : len(Y)].reshape(len(Y), *shape)
     n = len(Y) // factor
     out = np.empty((n, *shape), dtype=np.float32)
-    for i in range(n):
-        out[i] = Y[i * factor : (i + 1) * factor].mean(axis=0).reshape(shape)
+    per_read = max(1, _updates.CHUNK_FRAMES // factor)  # blocks per read
+    for first in range(0, n, per_read):
+        last = min(first + per_read, n)
+        frames = Y[first * factor : last * factor].reshape(last - first, factor, -1)
+        out[first:last] = frames.mean(axis=1).reshape(last - first, *shape)
     return out
 
 
-def fit_patch(movie: np.ndarray, settings: Settings, deconvolution, *, xp, allowed: np.ndarray | None = None
-              ) -> PatchResult:
-    """Extract the components of ``movie`` (T, h, w), float32 or integers of up to 16 bits (left unchanged).
+def fit_patch(movie: np.ndarray | PatchFrames, settings: Settings, deconvolution, *, xp,
+              allowed: np.ndarray | None = None) -> PatchResult:
+    """Extract the components of ``movie``: (T, h, w) float32 or integers of up to 16 bits (left unchanged), or
+    its `PatchFrames`.
 
     ``allowed``: (h, w) bool, the pixels where a component may be seeded (None: all).
     """
-    n_frames, height, width = movie.shape
+    Y = movie if isinstance(movie, PatchFrames) else PatchFrames(movie)
+    n_frames, height, width = Y.movie_shape
     shape = (height, width)
-    Y = PatchFrames(movie)
     factor = max(1, math.ceil(n_frames / INIT_FRAMES))
     initialise = _init.sparse_nmf if settings.init == "sparse_nmf" else _init.greedy
     init = initialise(

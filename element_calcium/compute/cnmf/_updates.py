@@ -3,7 +3,9 @@
 The patch movie ``Y`` is a (T, P) `_fit.PatchFrames` (pixels in C order), read as float32 chunks of frames.
 Components are dense ``A`` (P, N) and ``C`` (N, T). Products with the movie are accumulated over chunks of
 frames of the background-subtracted movie ``Y - B`` (`subtracted`), so at most a chunk of it exists at
-a time. The products with the movie, the background frames of the low-rank model and the ring regressions run on
+a time. A movie or coarse ring background larger than `HELD_BYTES` is not kept: the movie is read from its
+source again and the background predicted again, chunk by chunk, so a patch's memory does not grow with T
+beyond its (N, T) traces. The products with the movie, the background frames of the low-rank model and the ring regressions run on
 ``xp`` (NumPy or CuPy); the component-by-component HALS steps (few pixels or N x N products), the cleaning of the
 footprints, merging and the deconvolution inside the temporal update run on NumPy. Products of few components with a
 chunk are written ``(chunk @ A).T``, not ``A.T @ chunk.T``: the same product, but multithreaded OpenBLAS runs
@@ -30,6 +32,39 @@ FOOTPRINT_FLOOR = 0.02  # footprint values below this fraction of the maximum ar
 SPATIAL_CORR_FLOOR = 0.1  # support of the spatial correlation: footprint above this fraction of its maximum
 
 
+HELD_BYTES = 2**28  # a patch's movie or coarse ring background (as float32) up to this size is held in memory;
+# a larger one is read again, or recomputed, chunk by chunk whenever it is used, so memory does not grow with T
+
+
+def held(n_frames: int, n_pixels: int) -> bool:
+    """Whether T x P float32 values fit in `HELD_BYTES`."""
+    return n_frames * n_pixels * 4 <= HELD_BYTES
+
+
+def coarse_residual(chunk: np.ndarray, b0: np.ndarray, A: np.ndarray, C_chunk: np.ndarray, shape, *, xp) -> np.ndarray:
+    """(n, h' w') float32 downsampled residual ``chunk - A C - b0`` of (n, P) float32 NumPy frames, ``C_chunk``
+    (N, n) their traces."""
+    active = _backend.to_numpy(xp.asarray(C_chunk).T @ xp.asarray(A).T)
+    return _background.downsample((chunk - active - b0).reshape(len(chunk), *shape), shape)
+
+
+@dataclass(frozen=True)
+class RingFit:
+    """What the ring background of a chunk of frames is predicted from: the fitted weights, and the constant,
+    footprints (P, N) and traces (N, T) the residual was taken with."""
+
+    model: _background.RingModel
+    b0: np.ndarray
+    A: np.ndarray
+    C: np.ndarray
+
+    def coarse(self, start: int, stop: int, chunk: np.ndarray, *, xp) -> np.ndarray:
+        """(stop - start, h' w') float32 coarse fluctuations of frames start..stop from ``chunk``, their (n, P)
+        float32 NumPy movie frames."""
+        residual = coarse_residual(chunk, self.b0, self.A, self.C[:, start:stop], self.model.shape, xp=xp)
+        return _background.predict(self.model, residual)
+
+
 @dataclass
 class Background:
     """Background of a patch: ``"ring"`` (b0 + ring fluctuations) or ``"low_rank"`` (b0 + b f).
@@ -38,7 +73,9 @@ class Background:
         kind: "ring" or "low_rank".
         shape: (h, w) of the patch.
         b0: (P,) float32 constant per pixel.
-        coarse: ring: (T, h' w') float32 coarse fluctuations; None before the first fit.
+        ring: ring: the fit the fluctuations are predicted from; None before the first fit.
+        coarse: ring: (T, h' w') float32 coarse fluctuations when they are `held`; None: predicted from each
+            chunk of frames as it is used.
         b: low_rank: (P, nb) float32 spatial components; b f is the whole background and b0 its time average.
         f: low_rank: (nb, T) float32 temporal components.
     """
@@ -46,17 +83,20 @@ class Background:
     kind: str
     shape: tuple[int, int]
     b0: np.ndarray
+    ring: RingFit | None = None
     coarse: np.ndarray | None = None
     b: np.ndarray | None = None
     f: np.ndarray | None = None
 
-    def frames(self, start: int, stop: int, *, xp=np):
-        """(stop - start, P) float32 background of frames start..stop, an array of ``xp`` (the ring model's
-        interpolation runs on the CPU)."""
+    def frames(self, start: int, stop: int, chunk: np.ndarray, *, xp=np):
+        """(stop - start, P) float32 background of frames start..stop, an array of ``xp``; ``chunk``: their
+        (n, P) float32 NumPy movie frames (the ring model predicts from them; its interpolation runs on the
+        CPU). Chunks must be those of `_chunks`: a held coarse background is the same numbers."""
         if self.kind == "ring":
-            if self.coarse is None:
+            if self.ring is None:
                 return xp.broadcast_to(xp.asarray(self.b0), (stop - start, self.b0.size))
-            return xp.asarray(self.b0) + xp.asarray(_background.upsample(self.coarse[start:stop], self.shape))
+            coarse = self.coarse[start:stop] if self.coarse is not None else self.ring.coarse(start, stop, chunk, xp=xp)
+            return xp.asarray(self.b0) + xp.asarray(_background.upsample(coarse, self.shape))
         return (xp.asarray(self.b) @ xp.asarray(self.f[:, start:stop])).T
 
 
@@ -68,26 +108,45 @@ def _chunks(n_frames: int):
 def subtracted(Y: np.ndarray, background: Background, *, xp):
     """Yield (start, stop, (stop - start, P) float32 Y - B, an array of ``xp``) over chunks of frames."""
     for start, stop in _chunks(len(Y)):
-        yield start, stop, xp.asarray(Y[start:stop]) - background.frames(start, stop, xp=xp)
+        chunk = Y[start:stop]
+        yield start, stop, xp.asarray(chunk) - background.frames(start, stop, chunk, xp=xp)
 
 
 def fit_ring(Y, A, C, shape: tuple[int, int], *, radius: float, xp) -> Background:
-    """Fit b0 and the ring weights of an (h, w) patch on the residual ``Y - A C``; the new background."""
+    """Fit b0 and the ring weights of an (h, w) patch on the residual ``Y - A C``; the new background.
+
+    The weights are fitted on block means of the coarse residual (`_background.fit_frames`), summed as the movie
+    is read; the coarse fluctuations are kept when `held`, else predicted again from each chunk as it is used.
+    """
     n_frames = len(Y)
-    a = xp.asarray(A)
     b0 = np.zeros(Y.shape[1], dtype=np.float64)
     for start, stop in _chunks(n_frames):
         b0 += Y[start:stop].sum(axis=0, dtype=np.float64)
     b0 = (b0 / n_frames - A @ C.mean(axis=1)).astype(np.float32)
-    coarse = np.empty((n_frames, np.prod(_background.coarse_shape(shape))), dtype=np.float32)
+    n_coarse = int(np.prod(_background.coarse_shape(shape)))
+    block = _background.fit_frames(n_frames)
+    fitted_frames = (n_frames // block) * block
+    sums = np.zeros((n_frames // block, n_coarse), dtype=np.float64)
+    coarse = np.empty((n_frames, n_coarse), dtype=np.float32) if held(n_frames, n_coarse) else None
     for start, stop in _chunks(n_frames):
-        active = _backend.to_numpy(xp.asarray(C[:, start:stop]).T @ a.T)
-        residual = (Y[start:stop] - active - b0).reshape(stop - start, *shape)
-        coarse[start:stop] = _background.downsample(residual, shape)
-    model = _background.fit(coarse, shape, radius=radius, xp=xp)
-    for start, stop in _chunks(n_frames):
-        coarse[start:stop] = _background.predict(model, coarse[start:stop])
-    return Background(kind="ring", shape=shape, b0=b0, coarse=coarse)
+        residual = coarse_residual(Y[start:stop], b0, A, C[:, start:stop], shape, xp=xp)
+        if coarse is not None:
+            coarse[start:stop] = residual
+        _add_to_blocks(sums, residual[: max(0, fitted_frames - start)], start, block)
+    ring = RingFit(_background.fit((sums / block).astype(np.float32), shape, radius=radius, xp=xp), b0, A, C)
+    if coarse is not None:
+        for start, stop in _chunks(n_frames):
+            coarse[start:stop] = _background.predict(ring.model, coarse[start:stop])
+    return Background(kind="ring", shape=shape, b0=b0, ring=ring, coarse=coarse)
+
+
+def _add_to_blocks(sums: np.ndarray, rows: np.ndarray, start: int, block: int) -> None:
+    """Add ``rows`` (n, p), frames start..start + n, to ``sums`` (T // block, p), row b summing frames of block b."""
+    if len(rows) == 0:
+        return
+    index = np.arange(start, start + len(rows)) // block
+    firsts = np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1])
+    sums[index[firsts]] += np.add.reduceat(rows, firsts, axis=0)
 
 
 def fit_low_rank(Y, A, C, background: Background, *, nb: int, xp) -> Background:
@@ -121,7 +180,10 @@ def init_low_rank(Y, A, C, shape, *, nb: int, xp) -> Background:
     b = np.zeros((Y.shape[1], nb), dtype=np.float32)
     for k in range(nb):
         lo, hi = edges[k], max(edges[k + 1], edges[k] + 1)
-        b[:, k] = np.maximum(Y[lo:hi].mean(axis=0) - A @ C[:, lo:hi].mean(axis=1), 0.0)
+        total = np.zeros(Y.shape[1], dtype=np.float64)
+        for start in range(lo, hi, CHUNK_FRAMES):
+            total += Y[start : min(start + CHUNK_FRAMES, hi)].sum(axis=0, dtype=np.float64)
+        b[:, k] = np.maximum(total / (hi - lo) - A @ C[:, lo:hi].mean(axis=1), 0.0)
     f = np.ones((nb, n_frames), dtype=np.float32)
     return fit_low_rank(Y, A, C, Background("low_rank", shape, b @ f.mean(axis=1), b=b, f=f), nb=nb, xp=xp)
 
@@ -197,9 +259,9 @@ def project(Y, background, A, *, xp):
     U = np.empty((A.shape[1], len(Y)), dtype=np.float32)
     under = np.empty_like(U)
     for start, stop in _chunks(len(Y)):
-        frames = background.frames(start, stop, xp=xp)
-        under[:, start:stop] = _backend.to_numpy((frames @ a).T)
-        U[:, start:stop] = _backend.to_numpy((xp.asarray(Y[start:stop]) @ a).T) - under[:, start:stop]
+        chunk = Y[start:stop]
+        under[:, start:stop] = _backend.to_numpy((background.frames(start, stop, chunk, xp=xp) @ a).T)
+        U[:, start:stop] = _backend.to_numpy((xp.asarray(chunk) @ a).T) - under[:, start:stop]
     return U, under
 
 
