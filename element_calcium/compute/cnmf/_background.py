@@ -56,19 +56,19 @@ def coarse_shape(shape: tuple[int, int]) -> tuple[int, int]:
 def downsample(frames: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(n, h, w) float32 frames averaged over SSUB x SSUB blocks: (n, h' w') float32."""
     target = coarse_shape(shape)
-    out = np.empty((len(frames), target[0] * target[1]), dtype=np.float32)
+    out = np.empty((len(frames), *target), dtype=np.float32)
     for frame, small in zip(frames, out):
-        small[:] = cv2.resize(frame, (target[1], target[0]), interpolation=cv2.INTER_AREA).ravel()
-    return out
+        cv2.resize(frame, (target[1], target[0]), dst=small, interpolation=cv2.INTER_AREA)
+    return out.reshape(len(frames), -1)
 
 
 def upsample(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(n, h' w') float32 coarse frames interpolated linearly to (n, h * w) float32."""
     small = coarse_shape(shape)
-    out = np.empty((len(coarse), shape[0] * shape[1]), dtype=np.float32)
+    out = np.empty((len(coarse), *shape), dtype=np.float32)
     for frame, big in zip(coarse, out):
-        big[:] = cv2.resize(frame.reshape(small), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR).ravel()
-    return out
+        cv2.resize(frame.reshape(small), (shape[1], shape[0]), dst=big, interpolation=cv2.INTER_LINEAR)
+    return out.reshape(len(coarse), -1)
 
 
 def ring_offsets(radius: float) -> np.ndarray:

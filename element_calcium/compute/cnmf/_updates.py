@@ -96,7 +96,9 @@ class Background:
             if self.ring is None:
                 return xp.broadcast_to(xp.asarray(self.b0), (stop - start, self.b0.size))
             coarse = self.coarse[start:stop] if self.coarse is not None else self.ring.coarse(start, stop, chunk, xp=xp)
-            return xp.asarray(self.b0) + xp.asarray(_background.upsample(coarse, self.shape))
+            fluctuations = _background.upsample(coarse, self.shape)
+            fluctuations += self.b0
+            return xp.asarray(fluctuations)
         return (xp.asarray(self.b) @ xp.asarray(self.f[:, start:stop])).T
 
 
@@ -108,8 +110,11 @@ def _chunks(n_frames: int):
 def subtracted(Y: np.ndarray, background: Background, *, xp):
     """Yield (start, stop, (stop - start, P) float32 Y - B, an array of ``xp``) over chunks of frames."""
     for start, stop in _chunks(len(Y)):
-        chunk = Y[start:stop]
-        yield start, stop, xp.asarray(chunk) - background.frames(start, stop, chunk, xp=xp)
+        chunk = Y[start:stop]  # a new array: changed in place once the background has been predicted from it
+        frames = background.frames(start, stop, chunk, xp=xp)
+        movie = xp.asarray(chunk)
+        movie -= frames
+        yield start, stop, movie
 
 
 def fit_ring(Y, A, C, shape: tuple[int, int], *, radius: float, xp) -> Background:
