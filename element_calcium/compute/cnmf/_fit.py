@@ -66,6 +66,7 @@ class PatchFrames:
         self._read = lambda start, stop: self._data[start:stop]
         self.movie_shape = tuple(movie.shape)
         self.shape = self._data.shape
+        self._mean = None
 
     @classmethod
     def streamed(cls, read, movie_shape: tuple[int, int, int]) -> PatchFrames:
@@ -74,10 +75,20 @@ class PatchFrames:
         frames._read = read
         frames.movie_shape = tuple(movie_shape)
         frames.shape = (movie_shape[0], movie_shape[1] * movie_shape[2])
+        frames._mean = None
         return frames
 
     def __len__(self) -> int:
         return self.shape[0]
+
+    def mean(self) -> np.ndarray:
+        """(P,) float64 temporal mean of each pixel (computed on first use, then kept)."""
+        if self._mean is None:
+            total = np.zeros(self.shape[1], dtype=np.float64)
+            for start in range(0, len(self), _updates.CHUNK_FRAMES):
+                total += self[start : start + _updates.CHUNK_FRAMES].sum(axis=0, dtype=np.float64)
+            self._mean = total / len(self)
+        return self._mean
 
     def __getitem__(self, frames: slice) -> np.ndarray:
         if not isinstance(frames, slice) or frames.step not in (None, 1):
@@ -184,10 +195,7 @@ def _empty(shape, n_frames, Y, settings, images, background=None) -> PatchResult
     """A patch result without components; the constant background is the temporal mean."""
     n_pixels = shape[0] * shape[1]
     if background is None:
-        mean = np.zeros(n_pixels, dtype=np.float64)
-        for start in range(0, n_frames, _updates.CHUNK_FRAMES):
-            mean += Y[start : start + _updates.CHUNK_FRAMES].sum(axis=0, dtype=np.float64)
-        b0 = (mean / n_frames).astype(np.float32)
+        b0 = Y.mean().astype(np.float32)
         b = np.zeros((n_pixels, 0), np.float32)
         f = np.zeros((0, n_frames), np.float32)
     else:

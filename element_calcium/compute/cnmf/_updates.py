@@ -41,28 +41,54 @@ def held(n_frames: int, n_pixels: int) -> bool:
     return n_frames * n_pixels * 4 <= HELD_BYTES
 
 
-def coarse_residual(chunk: np.ndarray, b0: np.ndarray, A: np.ndarray, C_chunk: np.ndarray, shape, *, xp) -> np.ndarray:
-    """(n, h' w') float32 downsampled residual ``chunk - A C - b0`` of (n, P) float32 NumPy frames, ``C_chunk``
-    (N, n) their traces."""
-    active = _backend.to_numpy(xp.asarray(C_chunk).T @ xp.asarray(A).T)
-    return _background.downsample((chunk - active - b0).reshape(len(chunk), *shape), shape)
+@dataclass(frozen=True)
+class CoarseResidual:
+    """The residual ``Y - A C - b0`` of chunks of frames on the ring model's coarse grid.
+
+    Downsampling is linear, so ``down(Y - A C - b0) = down(Y) - down(A) C - down(b0)``: the footprints and the
+    constant are downsampled once, and each chunk costs its own downsampling and a product with the
+    coarse footprints (a quarter of the pixels).
+
+    Attributes:
+        shape: (h, w) full-size patch shape.
+        footprints: (h' w', N) float32 downsampled footprints.
+        b0: (h' w',) float32 downsampled constant.
+        C: (N, T) float32 traces.
+    """
+
+    shape: tuple[int, int]
+    footprints: np.ndarray
+    b0: np.ndarray
+    C: np.ndarray
+
+    @classmethod
+    def of(cls, A: np.ndarray, C: np.ndarray, b0: np.ndarray, shape: tuple[int, int]) -> CoarseResidual:
+        """From footprints (P, N), traces (N, T) and constant (P,) of an (h, w) patch."""
+        images = np.ascontiguousarray(A.T).reshape(A.shape[1], *shape)
+        footprints = np.ascontiguousarray(_background.downsample(images, shape).T)
+        return cls(shape, footprints, _background.downsample(b0.reshape(1, *shape), shape)[0], C)
+
+    def __call__(self, start: int, stop: int, chunk: np.ndarray, *, xp) -> np.ndarray:
+        """(stop - start, h' w') float32 coarse residual of frames start..stop; ``chunk``: their (n, P) float32
+        NumPy movie frames."""
+        coarse = _background.downsample(chunk.reshape(stop - start, *self.shape), self.shape)
+        coarse -= _backend.to_numpy(xp.asarray(self.C[:, start:stop]).T @ xp.asarray(self.footprints).T)
+        coarse -= self.b0
+        return coarse
 
 
 @dataclass(frozen=True)
 class RingFit:
-    """What the ring background of a chunk of frames is predicted from: the fitted weights, and the constant,
-    footprints (P, N) and traces (N, T) the residual was taken with."""
+    """What the ring background of a chunk of frames is predicted from: the fitted weights, and the coarse
+    residual (with the footprints, traces and constant it was taken with)."""
 
     model: _background.RingModel
-    b0: np.ndarray
-    A: np.ndarray
-    C: np.ndarray
+    residual: CoarseResidual
 
     def coarse(self, start: int, stop: int, chunk: np.ndarray, *, xp) -> np.ndarray:
         """(stop - start, h' w') float32 coarse fluctuations of frames start..stop from ``chunk``, their (n, P)
         float32 NumPy movie frames."""
-        residual = coarse_residual(chunk, self.b0, self.A, self.C[:, start:stop], self.model.shape, xp=xp)
-        return _background.predict(self.model, residual)
+        return _background.predict(self.model, self.residual(start, stop, chunk, xp=xp))
 
 
 @dataclass
@@ -124,21 +150,19 @@ def fit_ring(Y, A, C, shape: tuple[int, int], *, radius: float, xp) -> Backgroun
     is read; the coarse fluctuations are kept when `held`, else predicted again from each chunk as it is used.
     """
     n_frames = len(Y)
-    b0 = np.zeros(Y.shape[1], dtype=np.float64)
-    for start, stop in _chunks(n_frames):
-        b0 += Y[start:stop].sum(axis=0, dtype=np.float64)
-    b0 = (b0 / n_frames - A @ C.mean(axis=1)).astype(np.float32)
+    b0 = (Y.mean() - A @ C.mean(axis=1)).astype(np.float32)
+    residual_of = CoarseResidual.of(A, C, b0, shape)
     n_coarse = int(np.prod(_background.coarse_shape(shape)))
     block = _background.fit_frames(n_frames)
     fitted_frames = (n_frames // block) * block
     sums = np.zeros((n_frames // block, n_coarse), dtype=np.float64)
     coarse = np.empty((n_frames, n_coarse), dtype=np.float32) if held(n_frames, n_coarse) else None
     for start, stop in _chunks(n_frames):
-        residual = coarse_residual(Y[start:stop], b0, A, C[:, start:stop], shape, xp=xp)
+        residual = residual_of(start, stop, Y[start:stop], xp=xp)
         if coarse is not None:
             coarse[start:stop] = residual
         _add_to_blocks(sums, residual[: max(0, fitted_frames - start)], start, block)
-    ring = RingFit(_background.fit((sums / block).astype(np.float32), shape, radius=radius, xp=xp), b0, A, C)
+    ring = RingFit(_background.fit((sums / block).astype(np.float32), shape, radius=radius, xp=xp), residual_of)
     if coarse is not None:
         for start, stop in _chunks(n_frames):
             coarse[start:stop] = _background.predict(ring.model, coarse[start:stop])
