@@ -222,6 +222,40 @@ def apply_shifts(
     return np.concatenate(_over_batches(corrected, frames, device))
 
 
+def _band(frames, shifts, *, sigma: float | None, border: int, device: str) -> np.ndarray:
+    """(n, H - 2 border, W - 2 border) float32 NumPy: each of (n, H, W) ``frames`` with its rigid ``shifts`` (n, 2)
+    undone (None: as it is) and high-pass filtered at ``sigma`` (None: not filtered), less ``border`` pixels on
+    every side. Batch by batch: no other array of the frames' size is made."""
+    xp = _backend.get_xp(device)
+    height, width = frames.shape[1:]
+    out = np.empty((len(frames), height - 2 * border, width - 2 * border), dtype=np.float32)
+
+    def fill(part, span):
+        if shifts is not None:
+            part = correct(part, xp.asarray(shifts[span[0] : span[1]]), xp)
+        if sigma is not None:
+            part = _image.highpass(part, float(sigma), xp)
+        out[span[0] : span[1]] = _backend.to_numpy(part[:, border : height - border, border : width - border])
+
+    _over_batches(fill, frames, device)
+    return out
+
+
+def _agreement(frames: np.ndarray, batch: int = 32) -> np.ndarray:
+    """(n,) Pearson correlation of each of (n, h, w) float32 ``frames`` with their mean frame (0 for a constant
+    frame), in float64 over batches of ``batch`` frames."""
+    mean = frames.mean(axis=0, dtype=np.float64).ravel()
+    mean -= mean.mean()
+    mean_norm = np.linalg.norm(mean)
+    out = np.zeros(len(frames))
+    for start in range(0, len(frames), batch):
+        part = frames[start : start + batch].reshape(-1, mean.size).astype(np.float64)
+        part -= part.mean(axis=1, keepdims=True)
+        norms = np.linalg.norm(part, axis=1) * mean_norm
+        np.divide(part @ mean, norms, out=out[start : start + len(part)], where=norms > 0)
+    return out
+
+
 def flag_outliers(
     shifts, correlation, *, max_jump: float, corr_z: float, neighbours: int = _OUTLIER_NEIGHBOURS
 ) -> np.ndarray:
@@ -285,17 +319,9 @@ def correction_quality(frames, shifts, *, sigma: float | None, device: str = "au
     border = int(np.ceil(np.abs(centred).max())) + 1
     motion = float(np.percentile(np.linalg.norm(centred, axis=1), 95))
 
-    def agreement(stack: np.ndarray) -> np.ndarray:
-        if sigma is not None:
-            stack = highpass_filter(stack, sigma=2 * sigma, device=device)
-        inner = stack[:, border : stack.shape[1] - border, border : stack.shape[2] - border].reshape(len(stack), -1)
-        inner = inner - inner.mean(axis=1, keepdims=True)
-        mean = inner.mean(axis=0)
-        norms = np.linalg.norm(inner, axis=1) * np.linalg.norm(mean)
-        return np.divide(inner @ mean, norms, out=np.zeros(len(inner)), where=norms > 0)
-
-    raw = agreement(np.asarray(_backend.to_numpy(frames), dtype=np.float32))
-    corrected = agreement(apply_shifts(frames, shifts=centred, device=device))
+    coarse_sigma = None if sigma is None else 2 * sigma
+    raw = _agreement(_band(frames, None, sigma=coarse_sigma, border=border, device=device))
+    corrected = _agreement(_band(frames, centred, sigma=coarse_sigma, border=border, device=device))
     return CorrectionQuality(
         raw_correlation=float(np.median(raw)),
         corrected_correlation=float(np.median(corrected)),
