@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from _schemas import drop_schemas
 
 FPS = 20.0
 SESSION = {"subject": "bench-mouse", "session_datetime": datetime(2026, 1, 1, 9, 0)}
@@ -145,18 +146,8 @@ def main() -> None:
         print(f"stored {args.cells} cells x {args.frames} frames in {time.perf_counter() - start:.0f} s")
         _measure(pipeline, curation, args.cells)
     finally:
-        _drop_schemas(dj.conn(), os.environ["EC_DB_PREFIX"])
+        drop_schemas(os.environ["EC_DB_PREFIX"])
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _drop_schemas(connection, prefix: str) -> None:
-    """Drop every schema of the benchmark's own prefix."""
-    pattern = prefix.replace("_", "\\_") + "%"
-    names = [row[0] for row in connection.query("SHOW DATABASES LIKE %s", args=(pattern,)).fetchall()]
-    connection.query("SET FOREIGN_KEY_CHECKS = 0")
-    for name in names:
-        connection.query(f"DROP DATABASE `{name}`")
-    connection.query("SET FOREIGN_KEY_CHECKS = 1")
 
 
 def _measure(pipeline, curation: dict, n_cells: int) -> None:

@@ -118,16 +118,21 @@ def score(args, output: Path, estimated_shifts: np.ndarray) -> dict:
             "median_trace_r": round(match.median_r, 3), "n_true": match.n_true, "n_estimated": match.n_estimated}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_recording_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the simulated recording and of the run that bench/profile_chain.py shares."""
     parser.add_argument("--mode", default="1p", choices=["1p", "2p"])
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--size", type=int, default=256, help="frame side in pixels")
     parser.add_argument("--cells", type=int, default=80)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None, help="run setting (default: the cores available)")
     parser.add_argument("--workdir", type=Path, default=None, help="keeps the raw recording between runs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_recording_arguments(parser)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--stages-only", nargs=2, type=Path, metavar=("RAW", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 

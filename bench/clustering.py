@@ -24,7 +24,6 @@ import numpy as np
 from scipy.cluster import hierarchy
 
 from element_calcium.compute.clustering import cluster_cells, cut_linkage
-from element_calcium.compute.params import CellClusteringParams
 from element_calcium.simulate import adjusted_rand_index, simulate_cell_population
 
 FPS = 20.0

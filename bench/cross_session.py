@@ -98,7 +98,7 @@ def main() -> None:
             total["s"] += seconds
     print(f"{args.sets} sets x {args.sessions} sessions, seeds {args.first_seed}-{args.first_seed + args.sets - 1}, "
           f"{args.image} images")
-    print(f"| method | precision | recall | true pairs | s per set |\n|---|---|---|---|---|")
+    print("| method | precision | recall | true pairs | s per set |\n|---|---|---|---|---|")
     for name, total in totals.items():
         precision = total["matched_pairs"] / max(total["predicted_pairs"], 1)
         recall = total["matched_pairs"] / max(total["true_pairs"], 1)

@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from _schemas import drop_schemas
 
 SESSION = datetime.datetime(2026, 3, 1, 9, 0)
 PARAMSET = 900
@@ -99,18 +100,6 @@ def export_child(key_json: str, out: str, movie: str) -> None:
     seconds = time.perf_counter() - started
     print(json.dumps({"movie": movie, "export_s": round(seconds, 2), "rss_before_mb": round(before, 1),
                       "peak_rss_mb": round(_peak_rss_mb(), 1), "file_mb": round(os.path.getsize(out) / 1e6, 1)}))
-
-
-def drop_schemas(prefix: str) -> None:
-    import datajoint as dj
-
-    connection = dj.conn()
-    names = [row[0] for row in connection.query("SHOW DATABASES LIKE %s",
-                                                args=(prefix.replace("_", "\\_") + "%",)).fetchall()]
-    connection.query("SET FOREIGN_KEY_CHECKS = 0")
-    for name in names:
-        connection.query(f"DROP DATABASE `{name}`")
-    connection.query("SET FOREIGN_KEY_CHECKS = 1")
 
 
 def main() -> None:

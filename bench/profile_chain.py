@@ -37,6 +37,7 @@ import uuid
 from pathlib import Path
 
 import chain  # bench/chain.py: the recording and the stages
+from _schemas import drop_schemas
 
 # step -> (module path fragment, function name): the step's time is that function's cumulative time
 STEPS = {
@@ -136,32 +137,13 @@ def profile_pipeline(args, raw: Path, workdir: Path) -> dict:
                 "steps_s": {name: round(value, 2) for name, value in steps.items()},
                 "stage_run_s": per_table}
     finally:
-        _drop_schemas(os.environ["EC_DB_PREFIX"])
+        drop_schemas(os.environ["EC_DB_PREFIX"])
         shutil.rmtree(place, ignore_errors=True)
-
-
-def _drop_schemas(prefix: str) -> None:
-    """Drop every schema of the benchmark's own prefix."""
-    import datajoint as dj
-
-    connection = dj.conn()
-    pattern = prefix.replace("_", "\\_") + "%"
-    names = [row[0] for row in connection.query("SHOW DATABASES LIKE %s", args=(pattern,)).fetchall()]
-    connection.query("SET FOREIGN_KEY_CHECKS = 0")
-    for name in names:
-        connection.query(f"DROP DATABASE `{name}`")
-    connection.query("SET FOREIGN_KEY_CHECKS = 1")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", default="1p", choices=["1p", "2p"])
-    parser.add_argument("--frames", type=int, default=2000)
-    parser.add_argument("--size", type=int, default=256, help="frame side in pixels")
-    parser.add_argument("--cells", type=int, default=80)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=None, help="run setting (default: the cores available)")
-    parser.add_argument("--workdir", type=Path, default=None, help="keeps the raw recording between runs")
+    chain.add_recording_arguments(parser)
     parser.add_argument("--top", type=int, default=0, help="also print the N functions of largest own time")
     parser.add_argument("--pipeline", action="store_true", help="profile the command line's fixed cost instead")
     args = parser.parse_args()

@@ -19,6 +19,20 @@ def table_sizes(pipeline) -> dict[str, int]:
     return {table.__name__: len(table()) for table in tables}
 
 
+def populate_tables(pipeline, key, tables) -> dict[str, list]:
+    """Populate ``tables`` for ``key`` in order, filling Curation's automatic rows where it comes; returns the job
+    errors by table name (empty when every make() succeeded)."""
+    errors = {}
+    for table in tables:
+        if table is pipeline.imaging.Curation:
+            table.fill_automatic()
+            continue
+        result = table.populate(key, display_progress=False, reserve_jobs=True, suppress_errors=True)
+        if result["error_list"]:
+            errors[table.__name__] = result["error_list"]
+    return errors
+
+
 def insert_recording(pipeline, folder, subject: str, recording_id: int = 0, software: str = "Miniscope-DAQ-V4"):
     """Enter a Recording by hand (as a technician would), without reading its files."""
     from element_calcium.paths import relative_to_root
@@ -32,6 +46,31 @@ def insert_recording(pipeline, folder, subject: str, recording_id: int = 0, soft
         {**key, "equipment": "Miniscope-V4", "acquisition_software": software, "recording_directory": directory}
     )
     return key
+
+
+def suite2p_load_task(pipeline, folder, subject: str, dff, *, fps: float, paramset_id: int, description: str,
+                      cell_diameter: float, output_dir: str, movie_cells: int = 0, centers=None) -> dict:
+    """A 32 x 36 pixel two-photon recording of ``subject`` (a TIFF in ``folder`` with ``movie_cells`` simulated cells,
+    ingested without a task) and its load-mode task under a new suite2p parameter set ``paramset_id``, reading a
+    suite2p plane in ``output_dir`` whose F is 100 (1 + ``dff``) (N, T) with ROIs at ``centers``; returns the
+    recording's key."""
+    from element_calcium.simulate import write_tiff
+    from workflow.ingest import ingest_recording
+
+    height, width = 32, 36
+    imaging = pipeline.imaging
+    movie = simulate(n_frames=dff.shape[1], height=height, width=width, n_cells=movie_cells, mode="2p", fps=fps,
+                     max_shift=0.0)
+    written = write_tiff(folder, movie)
+    imaging.ProcessingParamSet.insert_new_params("suite2p", paramset_id, description,
+                                                 {"modality": "2p", "cell_diameter": cell_diameter})
+    recording_key = ingest_recording(written.path, subject=subject, session_datetime=SESSION_TIME, fps=written.fps,
+                                     create_task=False).recording_key
+    plane = pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0"
+    write_suite2p_plane(plane, 100.0 * (1.0 + dff), height=height, width=width, fps=fps, centers=centers)
+    imaging.ProcessingTask.insert1({**recording_key, "paramset_id": paramset_id, "processing_output_dir": output_dir,
+                                    "task_mode": "load"})
+    return recording_key
 
 
 def write_suite2p_plane(plane, fluorescence, *, height: int, width: int, fps: float, centers=None, neuropil=None,

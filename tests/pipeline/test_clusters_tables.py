@@ -7,17 +7,10 @@ The cells' traces are known: a suite2p result whose fluorescence holds three sim
 import numpy as np
 import pandas as pd
 from clustering_scoring import adjusted_rand_index
-from helpers import SESSION_TIME, write_suite2p_plane
+from helpers import suite2p_load_task
 
 from element_calcium import behavior, curation
-from element_calcium.simulate import (
-    CellClass,
-    simulate,
-    simulate_cell_classes,
-    simulate_peri_event_classes,
-    write_tiff,
-)
-from workflow.ingest import ingest_recording
+from element_calcium.simulate import CellClass, simulate_cell_classes, simulate_peri_event_classes
 
 FPS = 20.0
 N_FRAMES = 6000
@@ -31,20 +24,11 @@ def _populate(imaging):
 
 def test_cells_and_transients_are_clustered(pipeline, new_folder, subject_name):
     imaging, events, clusters = pipeline.imaging, pipeline.events, pipeline.clusters
-    height, width = 32, 36
-    movie = simulate(n_frames=N_FRAMES, height=height, width=width, n_cells=0, mode="2p", fps=FPS, max_shift=0.0)
-    written = write_tiff(new_folder(), movie)
-    imaging.ProcessingParamSet.insert_new_params("suite2p", 230, "suite2p results, 13 px cells",
-                                                 {"modality": "2p", "cell_diameter": 13.0})
     clusters.ClusteringParamSet.insert_new_params("cells", 30, "three clusters", {"n_clusters": 3})
-    recording_key = ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME,
-                                     fps=written.fps, create_task=False).recording_key
     truth = simulate_cell_classes(n_per_class=4, classes=CLASSES, n_frames=N_FRAMES, fps=FPS, seed=2)
-    output_dir = f"suite2p_{subject_name}"
-    plane = pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0"
-    write_suite2p_plane(plane, 100.0 * (1.0 + truth.dff), height=height, width=width, fps=FPS)
-    imaging.ProcessingTask.insert1({**recording_key, "paramset_id": 230, "processing_output_dir": output_dir,
-                                    "task_mode": "load"})
+    recording_key = suite2p_load_task(pipeline, new_folder(), subject_name, truth.dff, fps=FPS, paramset_id=230,
+                                      description="suite2p results, 13 px cells", cell_diameter=13.0,
+                                      output_dir=f"suite2p_{subject_name}")
     try:
         assert _populate(imaging) == {}
         curation0 = {**recording_key, "paramset_id": 230, "curation_id": 0}
@@ -98,20 +82,11 @@ def test_cells_are_clustered_on_sections_around_behaviour_events(pipeline, new_f
     crossed background class: the parameter set with ``section_event`` reads the stored BehaviorEvent rows and
     finds the response classes; the whole recording does not. The stored row says how the cut was chosen."""
     imaging, clusters = pipeline.imaging, pipeline.clusters
-    height, width = 32, 36
     truth = simulate_peri_event_classes(n_per_class=6, n_frames=N_FRAMES, fps=FPS, n_events=25, seed=0)
-    movie = simulate(n_frames=N_FRAMES, height=height, width=width, n_cells=0, mode="2p", fps=FPS, max_shift=0.0)
-    written = write_tiff(new_folder(), movie)
-    imaging.ProcessingParamSet.insert_new_params("suite2p", 230, "suite2p results, 13 px cells",
-                                                 {"modality": "2p", "cell_diameter": 13.0})
     clusters.ClusteringParamSet.insert_new_params("cells", 32, "whole recording, dF/F", {"signal": "dff"})
-    recording_key = ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME,
-                                     fps=written.fps, create_task=False).recording_key
-    output_dir = f"suite2p_sections_{subject_name}"
-    plane = pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0"
-    write_suite2p_plane(plane, 100.0 * (1.0 + truth.dff), height=height, width=width, fps=FPS)
-    imaging.ProcessingTask.insert1({**recording_key, "paramset_id": 230, "processing_output_dir": output_dir,
-                                    "task_mode": "load"})
+    recording_key = suite2p_load_task(pipeline, new_folder(), subject_name, truth.dff, fps=FPS, paramset_id=230,
+                                      description="suite2p results, 13 px cells", cell_diameter=13.0,
+                                      output_dir=f"suite2p_sections_{subject_name}")
     try:
         assert _populate(imaging) == {}
         behavior.insert_events(recording_key, pd.DataFrame({"time": truth.event_times, "event_type": "lever"}))

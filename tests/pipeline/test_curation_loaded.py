@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse
-from helpers import SESSION_TIME
+from helpers import SESSION_TIME, populate_tables
 
 from element_calcium import curation
 from element_calcium.compute.curation import event_run_peaks
@@ -37,15 +37,7 @@ def _populate(pipeline, key, tables=None):
     imaging, events = pipeline.imaging, pipeline.events
     tables = tables or (imaging.MotionCorrection, imaging.Segmentation, imaging.Curation, imaging.Fluorescence,
                         imaging.Activity, events.Transients, events.CuratedTransients)
-    errors = {}
-    for table in tables:
-        if table is imaging.Curation:
-            table.fill_automatic()
-            continue
-        result = table.populate(key, display_progress=False, reserve_jobs=True, suppress_errors=True)
-        if result["error_list"]:
-            errors[table.__name__] = result["error_list"]
-    return errors
+    return populate_tables(pipeline, key, tables)
 
 
 def _write_caltrig_files(folder, truth, kept, missed):

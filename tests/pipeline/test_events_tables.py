@@ -7,11 +7,10 @@ simulated dF/F traces with known spikes, one cell firing 0.5 s after every lever
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SESSION_TIME, write_suite2p_plane
+from helpers import suite2p_load_task
 
 from element_calcium import behavior, transient_curation
-from element_calcium.simulate import simulate, simulate_traces, write_tiff, write_voltage_recording
-from workflow.ingest import ingest_recording
+from element_calcium.simulate import simulate_traces, write_voltage_recording
 
 FPS = 20.0
 N_FRAMES = 2400
@@ -23,20 +22,10 @@ LOCKED, UNRELATED, QUIET = 0, 1, 2
 def _suite2p_recording(pipeline, new_folder, subject_name, dff):
     """A recording whose Activity is loaded from a suite2p result with F = 100 (1 + dff) of 3 cells;
     returns (recording key, dF/F activity key)."""
-    imaging = pipeline.imaging
-    height, width = 32, 36
-    movie = simulate(n_frames=N_FRAMES, height=height, width=width, n_cells=3, mode="2p", fps=FPS, max_shift=0.0)
-    written = write_tiff(new_folder(), movie)
-    imaging.ProcessingParamSet.insert_new_params("suite2p", 220, "suite2p results, 11 px cells",
-                                                 {"modality": "2p", "cell_diameter": 11.0})
-    recording_key = ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME,
-                                     fps=written.fps, create_task=False).recording_key
-    output_dir = f"suite2p_{subject_name}"
-    plane = pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0"
-    write_suite2p_plane(plane, 100.0 * (1.0 + dff), height=height, width=width, fps=FPS,
-                        centers=[(6, 8), (20, 25), (10, 27)])
-    imaging.ProcessingTask.insert1({**recording_key, "paramset_id": 220, "processing_output_dir": output_dir,
-                                    "task_mode": "load"})
+    recording_key = suite2p_load_task(pipeline, new_folder(), subject_name, dff, fps=FPS, paramset_id=220,
+                                      description="suite2p results, 11 px cells", cell_diameter=11.0,
+                                      output_dir=f"suite2p_{subject_name}", movie_cells=3,
+                                      centers=[(6, 8), (20, 25), (10, 27)])
     return recording_key, {**recording_key, "paramset_id": 220, "curation_id": 0, "extraction_method": "dff"}
 
 

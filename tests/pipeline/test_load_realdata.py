@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 import scipy.sparse
-from helpers import SESSION_TIME
+from helpers import SESSION_TIME, populate_tables
 
 from element_calcium.stages.segmentation import masks_to_footprints
 from element_calcium.simulate import write_miniscope_v3, write_tiff
@@ -35,15 +35,7 @@ def _populate(pipeline, key) -> dict[str, list]:
     imaging = pipeline.imaging
     tables = (imaging.MotionCorrection, imaging.Segmentation, imaging.MaskClassification, imaging.Curation,
               imaging.Fluorescence, imaging.Activity, pipeline.events.Transients)
-    errors = {}
-    for table in tables:
-        if table is imaging.Curation:
-            table.fill_automatic()
-            continue
-        result = table.populate(key, display_progress=False, reserve_jobs=True, suppress_errors=True)
-        if result["error_list"]:
-            errors[table.__name__] = result["error_list"]
-    return errors
+    return populate_tables(pipeline, key, tables)
 
 
 def _stacked(table, key, attribute: str) -> np.ndarray:

@@ -6,14 +6,14 @@ from importlib import metadata
 
 import numpy as np
 import pandas as pd
-from helpers import SESSION_TIME, small_movie, write_suite2p_plane
+from helpers import SESSION_TIME, small_movie, suite2p_load_task
 from scipy import sparse
 
 from element_calcium import behavior
 from element_calcium.compute.events import peri_event_windows, transient_raster
 from element_calcium.compute.params import PeriEventParams
 from element_calcium.export.minian import MinianContent, write_minian
-from element_calcium.simulate import simulate, simulate_traces, write_miniscope_v4, write_tiff
+from element_calcium.simulate import simulate, simulate_traces, write_miniscope_v4
 from workflow.ingest import ingest_recording
 
 FPS = 20.0
@@ -90,18 +90,10 @@ def test_raster_windows_come_in_the_same_populate_all_as_their_transients(pipeli
     imaging, events = pipeline.imaging, pipeline.events
     truth = simulate_traces(n_cells=3, n_frames=N_FRAMES, fps=FPS, rate_hz=0.05, snr=8.0, event_times=LEVER_TIMES,
                             locked_cells=[0], lag_s=0.5, jitter_s=0.02, seed=4)
-    movie = simulate(n_frames=N_FRAMES, height=32, width=36, n_cells=3, mode="2p", fps=FPS, max_shift=0.0)
-    written = write_tiff(new_folder(), movie)
-    imaging.ProcessingParamSet.insert_new_params("suite2p", 200, "suite2p results for rasters",
-                                                 {"modality": "2p", "cell_diameter": 10.0})
-    recording_key = ingest_recording(written.path, subject=subject_name, session_datetime=SESSION_TIME,
-                                     fps=written.fps, create_task=False).recording_key
-    output_dir = f"suite2p_{subject_name}"
-    plane = pipeline.get_processed_root_dir() / output_dir / "suite2p" / "plane0"
-    write_suite2p_plane(plane, 100.0 * (1.0 + truth.dff), height=32, width=36, fps=FPS,
-                        centers=[(6, 8), (20, 25), (10, 27)])
-    imaging.ProcessingTask.insert1({**recording_key, "paramset_id": 200, "processing_output_dir": output_dir,
-                                    "task_mode": "load"})
+    recording_key = suite2p_load_task(pipeline, new_folder(), subject_name, truth.dff, fps=FPS, paramset_id=200,
+                                      description="suite2p results for rasters", cell_diameter=10.0,
+                                      output_dir=f"suite2p_{subject_name}", movie_cells=3,
+                                      centers=[(6, 8), (20, 25), (10, 27)])
     behavior.insert_events(recording_key, pd.DataFrame({"time": LEVER_TIMES, "event_type": "lever"}))
     events.EventParamSet.insert_new_params("peri_event", RASTER_SET, "onset raster around events", {
         "source": "transients", "raster_frames": "onset", "pre_s": 2.0, "post_s": 2.0, "alternative": "greater"})

@@ -483,6 +483,7 @@ def test_dtw_follows_its_definition():
     shifted = np.stack([np.r_[np.zeros(3), np.hanning(10), np.zeros(7)], np.r_[np.zeros(5), np.hanning(10),
                                                                              np.zeros(5)]])
     assert dtw_distances(shifted, band=0.1)[0] < 1e-12 < pdist(shifted)[0]  # a 2-frame shift is warped away
+    np.testing.assert_array_equal(event_distances(events, metric="dtw", dtw_band=0.1), dtw_distances(events, band=0.1))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
